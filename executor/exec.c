@@ -1,0 +1,599 @@
+#include "exec.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/signame.h"
+#include "executor/loop.h"
+#include "executor/path.h"
+#include "executor/shim.h"
+
+#define PID_BUCKETS 1024
+#define READ_CHUNK 65536
+
+struct exec_pipe {
+    struct loop_watch w;
+    struct exec_job *job;
+    int fd; /* -1 once closed */
+    enum exec_stream stream;
+    size_t step;
+};
+
+/* One process of a job, findable by pid when SIGCHLD says it ended. */
+struct exec_proc_state {
+    pid_t pid;
+    size_t step;
+    bool reaped;
+    struct exec_job *job;
+    struct exec_proc_state *hnext;
+};
+
+struct exec_job {
+    struct executor *ex;
+    int refs;
+    const struct exec_job_cb *cb;
+    void *ctx;
+    struct exec_job_info info;
+    pid_t pgid;
+    int kill_signal;
+    size_t nlive; /* processes not reaped yet */
+    bool paused;
+    char label[64];
+
+    pid_t *pids;
+    struct exec_status *status;
+    struct exec_proc_state *procs;
+    struct exec_pipe *pipes; /* [0] stdout of the last step, [1+i] stderr of step i */
+    size_t npipes, nopen;
+
+    struct loop_watch in_w; /* stdin: written from in_data, then closed */
+    int in_fd;
+    char *in_data;
+    size_t in_len, in_off;
+
+    struct loop_timer timeout, drain, grace;
+    struct exec_job *prev, *next; /* every job not yet freed */
+};
+
+struct executor {
+    struct loop *loop;
+    struct exec_config cfg;
+    unsigned nrunning;
+    struct exec_job *jobs;
+    struct exec_proc_state *by_pid[PID_BUCKETS];
+    char scratch[READ_CHUNK];
+};
+
+static void job_finish_if_done(struct exec_job *job);
+
+/* --- pid table --------------------------------------------------------- */
+
+static struct exec_proc_state **pid_slot(struct executor *ex, pid_t pid)
+{
+    struct exec_proc_state **pp = &ex->by_pid[(unsigned)pid % PID_BUCKETS];
+    while (*pp && (*pp)->pid != pid)
+        pp = &(*pp)->hnext;
+    return pp;
+}
+
+/* --- lifetime ---------------------------------------------------------- */
+
+void exec_job_ref(struct exec_job *job)
+{
+    job->refs++;
+}
+
+static void job_close_stdin(struct exec_job *job)
+{
+    if (job->in_fd < 0) return;
+    loop_watch_del(job->ex->loop, &job->in_w);
+    close(job->in_fd);
+    job->in_fd = -1;
+    free(job->in_data);
+    job->in_data = NULL;
+}
+
+static void pipe_close(struct exec_pipe *p)
+{
+    if (p->fd < 0) return;
+    loop_watch_del(p->job->ex->loop, &p->w);
+    close(p->fd);
+    p->fd = -1;
+    p->job->nopen--;
+}
+
+static void job_free(struct exec_job *job)
+{
+    struct executor *ex = job->ex;
+    for (size_t i = 0; i < job->npipes; i++)
+        pipe_close(&job->pipes[i]);
+    job_close_stdin(job);
+    loop_timer_stop(ex->loop, &job->timeout);
+    loop_timer_stop(ex->loop, &job->drain);
+    loop_timer_stop(ex->loop, &job->grace);
+    for (size_t i = 0; i < job->info.nprocs; i++) {
+        struct exec_proc_state **pp = pid_slot(ex, job->procs[i].pid);
+        if (*pp == &job->procs[i]) *pp = job->procs[i].hnext;
+    }
+    if (job->prev) job->prev->next = job->next;
+    else ex->jobs = job->next;
+    if (job->next) job->next->prev = job->prev;
+    free(job);
+}
+
+void exec_job_unref(struct exec_job *job)
+{
+    if (--job->refs == 0) job_free(job);
+}
+
+void exec_job_detach(struct exec_job *job)
+{
+    job->cb = NULL;
+    job->ctx = NULL;
+}
+
+const struct exec_job_info *exec_job_info(const struct exec_job *job)
+{
+    return &job->info;
+}
+
+unsigned exec_running(const struct executor *ex)
+{
+    return ex->nrunning;
+}
+
+/* --- killing ----------------------------------------------------------- */
+
+static void on_grace(struct loop_timer *t)
+{
+    struct exec_job *job = (struct exec_job *)((char *)t - offsetof(struct exec_job, grace));
+    if (kill(-job->pgid, SIGKILL) == 0)
+        log_info("msg=job.sigkill job=%s pgid=%d", job->label, (int)job->pgid);
+    exec_job_unref(job);
+}
+
+/* Send sig to the whole group; if anything received it, SIGKILL follows
+ * after the grace period unless that is already on its way.
+ * Returns 1 when some process was signalled. */
+static int kill_group(struct exec_job *job, int sig)
+{
+    if (kill(-job->pgid, sig) < 0) return 0;
+    if (sig != SIGKILL && !loop_timer_active(&job->grace)) {
+        exec_job_ref(job); /* the timer holds the job until it fires */
+        loop_timer_start(job->ex->loop, &job->grace, job->ex->cfg.kill_grace_ms);
+    }
+    return 1;
+}
+
+void exec_job_kill(struct exec_job *job)
+{
+    if (!job->info.running) return;
+    job->info.killed = true;
+    kill_group(job, job->kill_signal);
+}
+
+int exec_job_signal(struct exec_job *job, int sig)
+{
+    if (!job->info.running) return -ESRCH;
+    if (kill(-job->pgid, sig) < 0) return -errno;
+    return 0;
+}
+
+void exec_kill_all(struct executor *ex)
+{
+    for (struct exec_job *j = ex->jobs; j; j = j->next)
+        exec_job_kill(j);
+}
+
+static void on_timeout(struct loop_timer *t)
+{
+    struct exec_job *job = (struct exec_job *)((char *)t - offsetof(struct exec_job, timeout));
+    job->info.timed_out = true;
+    exec_job_kill(job);
+}
+
+/* --- output ------------------------------------------------------------ */
+
+static void pipe_watch(struct exec_pipe *p)
+{
+    /* A paused pipe is taken out of epoll entirely: even with no events
+     * asked for, epoll keeps reporting EPOLLHUP once the writer is gone. */
+    if (p->fd < 0 || loop_watch_active(&p->w)) return;
+    if (loop_watch_add(p->job->ex->loop, &p->w, p->fd, EPOLLIN) < 0) pipe_close(p);
+}
+
+static void on_pipe(struct loop_watch *w, uint32_t revents)
+{
+    struct exec_pipe *p = (struct exec_pipe *)w;
+    struct exec_job *job = p->job;
+    struct executor *ex = job->ex;
+    ssize_t n = read(p->fd, ex->scratch, sizeof ex->scratch);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    if (n <= 0) {
+        pipe_close(p);
+        job_finish_if_done(job);
+        return;
+    }
+    exec_job_ref(job);
+    if (job->cb && job->cb->on_output)
+        job->cb->on_output(job, job->ctx, p->stream, p->step, ex->scratch, (size_t)n);
+    exec_job_unref(job);
+}
+
+void exec_job_pause(struct exec_job *job)
+{
+    if (job->paused) return;
+    job->paused = true;
+    for (size_t i = 0; i < job->npipes; i++)
+        loop_watch_del(job->ex->loop, &job->pipes[i].w);
+    /* A consumer that is behind must not lose the tail of the output. */
+    loop_timer_stop(job->ex->loop, &job->drain);
+}
+
+void exec_job_resume(struct exec_job *job)
+{
+    if (!job->paused) return;
+    job->paused = false;
+    for (size_t i = 0; i < job->npipes; i++)
+        pipe_watch(&job->pipes[i]);
+    if (job->info.running && job->nlive == 0 && job->nopen)
+        loop_timer_start(job->ex->loop, &job->drain, job->ex->cfg.drain_ms);
+}
+
+static void on_drain(struct loop_timer *t)
+{
+    struct exec_job *job = (struct exec_job *)((char *)t - offsetof(struct exec_job, drain));
+    /* Something that left the process group still holds the pipes. */
+    log_info("msg=job.drain_timeout job=%s", job->label);
+    for (size_t i = 0; i < job->npipes; i++)
+        pipe_close(&job->pipes[i]);
+    job_finish_if_done(job);
+}
+
+/* --- stdin ------------------------------------------------------------- */
+
+static void stdin_write(struct exec_job *job)
+{
+    while (job->in_off < job->in_len) {
+        ssize_t n = write(job->in_fd, job->in_data + job->in_off, job->in_len - job->in_off);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN) {
+                if (!loop_watch_active(&job->in_w) &&
+                    loop_watch_add(job->ex->loop, &job->in_w, job->in_fd, EPOLLOUT) == 0)
+                    return;
+                if (loop_watch_active(&job->in_w)) return;
+            }
+            break; /* EPIPE: the child does not read its stdin; fine */
+        }
+        job->in_off += (size_t)n;
+    }
+    job_close_stdin(job);
+}
+
+static void on_stdin(struct loop_watch *w, uint32_t revents)
+{
+    stdin_write((struct exec_job *)((char *)w - offsetof(struct exec_job, in_w)));
+}
+
+/* --- ending -------------------------------------------------------------- */
+
+static void job_finish_if_done(struct exec_job *job)
+{
+    struct executor *ex = job->ex;
+    if (!job->info.running || job->nlive || job->nopen) return;
+    job->info.running = false;
+    job->info.end_ns = loop_now_ns();
+    loop_timer_stop(ex->loop, &job->timeout);
+    loop_timer_stop(ex->loop, &job->drain);
+    job_close_stdin(job);
+    ex->nrunning--;
+    const struct exec_status *st = &job->status[job->info.nprocs - 1];
+    log_info("msg=job.end job=%s pid=%d exit_code=%d signal=%s timed_out=%d killed=%d "
+             "duration_ms=%.1f",
+             job->label, (int)job->pids[job->info.nprocs - 1], st->exit_code,
+             st->signal ? sig_name(st->signal) : "none", job->info.timed_out, job->info.killed,
+             (double)(job->info.end_ns - job->info.start_ns) / 1e6);
+    if (job->cb && job->cb->on_exit) job->cb->on_exit(job, job->ctx);
+    exec_job_unref(job); /* the executor's own reference */
+}
+
+/* Every process of the job has been reaped. */
+static void job_all_exited(struct exec_job *job)
+{
+    loop_timer_stop(job->ex->loop, &job->timeout);
+    /* Whatever the job started is still in its process group: end it. */
+    if (!loop_timer_active(&job->grace)) kill_group(job, job->kill_signal);
+    if (job->nopen && !job->paused)
+        loop_timer_start(job->ex->loop, &job->drain, job->ex->cfg.drain_ms);
+    job_finish_if_done(job);
+}
+
+static void on_sigchld(int signo, void *arg)
+{
+    struct executor *ex = arg;
+    int wst;
+    pid_t pid;
+    /* Reap everything: our jobs' processes and, as a subreaper, any orphaned
+     * descendant that was re-parented to spawnd. */
+    while ((pid = waitpid(-1, &wst, WNOHANG)) > 0) {
+        struct exec_proc_state *ps = *pid_slot(ex, pid);
+        if (!ps) continue;
+        struct exec_job *job = ps->job;
+        struct exec_status *st = &job->status[ps->step];
+        if (WIFEXITED(wst)) {
+            st->exit_code = WEXITSTATUS(wst);
+            st->signal = 0;
+        } else {
+            st->exit_code = -1;
+            st->signal = WTERMSIG(wst);
+        }
+        ps->reaped = true;
+        *pid_slot(ex, pid) = ps->hnext;
+        ps->hnext = NULL;
+        ps->pid = -ps->pid; /* off the table; the number may be reused now */
+        if (--job->nlive == 0) job_all_exited(job);
+    }
+}
+
+/* --- starting ------------------------------------------------------------ */
+
+/* Every signal, including glibc's two internal ones (32 and 33, below
+ * SIGRTMIN). sigfillset() leaves those out, and glibc's posix_spawn then sets
+ * them to SIG_IGN in the child, which exec preserves: the child would start
+ * with two ignored signals. Their bits are set directly so they are reset to
+ * SIG_DFL like all the others. */
+static void fill_all_signals(sigset_t *set)
+{
+    const size_t bits = 8 * sizeof(unsigned long);
+    sigfillset(set);
+    for (int sig = 32; sig < SIGRTMIN; sig++)
+        ((unsigned long *)set)[(size_t)(sig - 1) / bits] |= 1UL << ((size_t)(sig - 1) % bits);
+}
+
+static int spawn_one(struct executor *ex, const struct exec_proc *p, const struct exec_spec *spec,
+                     int fd_in, int fd_out, int fd_err, pid_t pgid, bool own_session, pid_t *pid)
+{
+    char path[4096];
+    int r = exec_path_resolve(p->file, p->envp, path, sizeof path);
+    if (r < 0) return r;
+
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&attr);
+
+    sigset_t all, none;
+    fill_all_signals(&all);
+    sigemptyset(&none);
+    short flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK;
+    if (own_session) {
+        flags |= POSIX_SPAWN_SETSID;
+    } else {
+        flags |= POSIX_SPAWN_SETPGROUP;
+        posix_spawnattr_setpgroup(&attr, pgid);
+    }
+    posix_spawnattr_setflags(&attr, flags);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setsigmask(&attr, &none);
+
+    posix_spawn_file_actions_adddup2(&fa, fd_in, 0);
+    posix_spawn_file_actions_adddup2(&fa, fd_out, 1);
+    posix_spawn_file_actions_adddup2(&fa, fd_err, 2);
+    if (p->cwd) posix_spawn_file_actions_addchdir_np(&fa, p->cwd);
+
+    if (spec->uid >= 0 || spec->gid >= 0) {
+        r = shim_spawn(pid, path, &fa, &attr, p->argv, p->envp, spec->uid, spec->gid);
+    } else {
+        posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+        r = -posix_spawn(pid, path, &fa, &attr, p->argv, p->envp);
+    }
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    (void)ex;
+    return r;
+}
+
+static int set_nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    return fl < 0 ? -errno : fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ? -errno : 0;
+}
+
+struct exec_job *exec_job_start(struct executor *ex, const struct exec_spec *spec,
+                                const struct exec_job_cb *cb, void *ctx, int *err,
+                                size_t *failed_step)
+{
+    size_t n = spec->nprocs;
+    struct exec_job *job = NULL;
+    int r = 0, fd_in = -1, prev_read = -1;
+    *failed_step = 0;
+
+    if (n == 0) {
+        r = -EINVAL;
+        goto fail;
+    }
+    if (ex->nrunning >= ex->cfg.max_jobs) {
+        r = -EBUSY;
+        goto fail;
+    }
+    size_t sz = sizeof *job + n * (sizeof(pid_t) + sizeof(struct exec_status) +
+                                   sizeof(struct exec_proc_state)) +
+                (n + 1) * sizeof(struct exec_pipe);
+    job = calloc(1, sz);
+    if (!job) {
+        r = -ENOMEM;
+        goto fail;
+    }
+    job->procs = (struct exec_proc_state *)(job + 1);
+    job->pipes = (struct exec_pipe *)(job->procs + n);
+    job->status = (struct exec_status *)(job->pipes + n + 1);
+    job->pids = (pid_t *)(job->status + n);
+    job->ex = ex;
+    job->refs = 2; /* the caller's and the executor's (dropped when it ends) */
+    job->cb = cb;
+    job->ctx = ctx;
+    job->kill_signal = spec->kill_signal ? spec->kill_signal : SIGTERM;
+    job->info.nprocs = n;
+    job->info.pids = job->pids;
+    job->info.status = job->status;
+    job->in_fd = -1;
+    job->npipes = n + 1;
+    snprintf(job->label, sizeof job->label, "%s", spec->label ? spec->label : "-");
+    loop_watch_init(&job->in_w, on_stdin);
+    loop_timer_init(&job->timeout, on_timeout);
+    loop_timer_init(&job->drain, on_drain);
+    loop_timer_init(&job->grace, on_grace);
+    for (size_t i = 0; i < job->npipes; i++) {
+        struct exec_pipe *p = &job->pipes[i];
+        loop_watch_init(&p->w, on_pipe);
+        p->job = job;
+        p->fd = -1;
+        p->stream = i == 0 ? EXEC_STDOUT : EXEC_STDERR;
+        p->step = i == 0 ? n - 1 : i - 1;
+    }
+    for (size_t i = 0; i < n; i++)
+        job->status[i] = (struct exec_status){-1, 0};
+
+    /* stdin of the first step: a pipe we fill, or /dev/null. */
+    if (spec->stdin_mode == EXEC_STDIN_DATA) {
+        int fds[2];
+        if (pipe2(fds, O_CLOEXEC) < 0) {
+            r = -errno;
+            goto fail;
+        }
+        fd_in = fds[0];
+        job->in_fd = fds[1];
+        if (spec->stdin_len) {
+            job->in_data = malloc(spec->stdin_len);
+            if (!job->in_data) {
+                r = -ENOMEM;
+                goto fail;
+            }
+            memcpy(job->in_data, spec->stdin_data, spec->stdin_len);
+            job->in_len = spec->stdin_len;
+        }
+    } else {
+        fd_in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fd_in < 0) {
+            r = -errno;
+            goto fail;
+        }
+    }
+
+    job->info.running = true;
+    job->info.start_ns = loop_now_ns();
+    for (size_t i = 0; i < n; i++) {
+        int out[2] = {-1, -1}, errp[2] = {-1, -1};
+        if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
+            r = -errno;
+            if (out[0] >= 0) {
+                close(out[0]);
+                close(out[1]);
+            }
+            *failed_step = i;
+            goto fail_started;
+        }
+        int src = i == 0 ? fd_in : prev_read;
+        r = spawn_one(ex, &spec->procs[i], spec, src, out[1], errp[1], job->pgid, n == 1,
+                      &job->pids[i]);
+        close(out[1]);
+        close(errp[1]);
+        if (i > 0) close(prev_read);
+        prev_read = -1;
+        job->pipes[1 + i].fd = errp[0];
+        job->nopen++;
+        if (i == n - 1) {
+            job->pipes[0].fd = out[0];
+            job->nopen++;
+        } else {
+            prev_read = out[0];
+        }
+        if (r < 0) {
+            *failed_step = i;
+            goto fail_started;
+        }
+        if (i == 0) job->pgid = job->pids[0];
+        job->procs[i] = (struct exec_proc_state){.pid = job->pids[i], .step = i, .job = job};
+        job->nlive++;
+    }
+    close(fd_in);
+    fd_in = -1;
+
+    for (size_t i = 0; i < n; i++) {
+        struct exec_proc_state **pp = pid_slot(ex, job->procs[i].pid);
+        job->procs[i].hnext = *pp;
+        *pp = &job->procs[i];
+    }
+    job->next = ex->jobs;
+    if (ex->jobs) ex->jobs->prev = job;
+    ex->jobs = job;
+    ex->nrunning++;
+
+    for (size_t i = 0; i < job->npipes; i++) {
+        set_nonblock(job->pipes[i].fd);
+        pipe_watch(&job->pipes[i]);
+    }
+    if (job->in_fd >= 0) {
+        set_nonblock(job->in_fd);
+        stdin_write(job);
+    }
+    if (spec->timeout_ms) loop_timer_start(ex->loop, &job->timeout, spec->timeout_ms);
+    log_info("msg=job.start job=%s pid=%d file=%s nprocs=%zu", job->label,
+             (int)job->pids[n - 1], spec->procs[n - 1].file, n);
+    return job;
+
+fail_started:
+    /* Steps already running are killed; SIGCHLD reaps them as strangers. */
+    if (job->pgid > 0) kill(-job->pgid, SIGKILL);
+    if (prev_read >= 0) close(prev_read);
+fail:
+    if (fd_in >= 0) close(fd_in);
+    if (job) {
+        for (size_t i = 0; i < job->npipes; i++)
+            if (job->pipes[i].fd >= 0) close(job->pipes[i].fd);
+        if (job->in_fd >= 0) close(job->in_fd);
+        free(job->in_data);
+        free(job);
+    }
+    *err = r;
+    return NULL;
+}
+
+/* --- the executor -------------------------------------------------------- */
+
+struct executor *exec_new(struct loop *l, const struct exec_config *cfg)
+{
+    struct executor *ex = calloc(1, sizeof *ex);
+    if (!ex) return NULL;
+    ex->loop = l;
+    ex->cfg = *cfg;
+    /* Orphaned descendants of our children are re-parented to us, so they
+     * are reaped here too (also when spawnd is PID 1 in a container). */
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    loop_on_signal(l, SIGCHLD, on_sigchld, ex);
+    return ex;
+}
+
+void exec_free(struct executor *ex)
+{
+    if (!ex) return;
+    while (ex->jobs) {
+        struct exec_job *j = ex->jobs;
+        if (j->info.running || loop_timer_active(&j->grace)) kill(-j->pgid, SIGKILL);
+        j->refs = 1;
+        exec_job_unref(j);
+    }
+    on_sigchld(SIGCHLD, ex);
+    free(ex);
+}

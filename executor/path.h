@@ -1,0 +1,13 @@
+/* path: find the program to run, as execvp does. */
+#ifndef SPAWND_PATH_H
+#define SPAWND_PATH_H
+
+#include <stddef.h>
+
+/* Resolve file for execution with the PATH of envp (the child's environment;
+ * "/bin:/usr/bin" when it has none). A file containing a slash is used as
+ * is. Writes the path into out (outsz bytes). Returns 0, -ENOENT (not found),
+ * -EACCES (found only without execute permission), -ENAMETOOLONG. */
+int exec_path_resolve(const char *file, char *const *envp, char *out, size_t outsz);
+
+#endif
