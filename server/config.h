@@ -1,0 +1,28 @@
+/* config: spawnd's command line and its SPAWND_* environment forms. */
+#ifndef SPAWND_CONFIG_H
+#define SPAWND_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct server_config {
+    char listen_host[256]; /* as written: "127.0.0.1", "::1", "0.0.0.0" */
+    unsigned listen_port;
+    bool insecure;
+    uint64_t max_jobs;
+    uint64_t kill_grace_ms;
+    uint64_t max_timeout_ms;
+    uint64_t max_body_bytes;
+};
+
+enum config_result { CONFIG_OK, CONFIG_EXIT_OK, CONFIG_BAD_USAGE };
+
+/* Fill cfg from the defaults, then the environment (SPAWND_LISTEN, ...), then
+ * argv (flags win). --help and --version print and return CONFIG_EXIT_OK; a
+ * bad command line prints one line on stderr and returns CONFIG_BAD_USAGE. */
+enum config_result config_parse(struct server_config *cfg, int argc, char **argv);
+
+/* True when host is a loopback address or name. */
+bool config_host_is_loopback(const char *host);
+
+#endif

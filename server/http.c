@@ -1,0 +1,524 @@
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+
+#include "api/encode.h"
+#include "common/log.h"
+#include "executor/exec.h"
+
+static enum MHD_Result handle_healthz(struct http_req *r);
+static enum MHD_Result handle_version(struct http_req *r);
+
+static const struct route routes[] = {
+    {"GET", "/healthz", handle_healthz, false},
+    {"GET", "/v1/version", handle_version, false},
+    {"POST", "/v1/exec", run_exec, true},
+    {"POST", "/v1/execFile", run_execfile, true},
+    {"POST", "/v1/spawn", run_spawn, true},
+    {"POST", "/v1/pipeline", run_pipeline, true},
+};
+#define NROUTES (sizeof routes / sizeof routes[0])
+
+/* --- requests ------------------------------------------------------------ */
+
+void http_req_ref(struct http_req *r)
+{
+    r->refs++;
+}
+
+void http_req_unref(struct http_req *r)
+{
+    if (--r->refs) return;
+    if (r->pending) MHD_destroy_response(r->pending);
+    buf_free(&r->body);
+    free(r);
+}
+
+static struct http_req *req_new(struct server *s, struct MHD_Connection *con, const char *method,
+                                const char *url)
+{
+    struct http_req *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->srv = s;
+    r->con = con;
+    r->refs = 1; /* MHD's, dropped when the request completes */
+    r->start_ns = loop_now_ns();
+    buf_init(&r->body, s->cfg.max_body_bytes);
+    loop_watch_init(&r->hup, NULL);
+    snprintf(r->method, sizeof r->method, "%s", method);
+    snprintf(r->path, sizeof r->path, "%s", url);
+    const char *rid = MHD_lookup_connection_value(con, MHD_HEADER_KIND, "X-Request-Id");
+    bool ok = rid && *rid && strlen(rid) < sizeof r->id;
+    for (const char *p = rid; ok && *p; p++) /* it goes into logs and headers: keep it tame */
+        ok = (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+             strchr("-_.:", *p);
+    if (ok) {
+        strcpy(r->id, rid);
+    } else {
+        unsigned char b[8];
+        if (getrandom(b, sizeof b, GRND_NONBLOCK) != (ssize_t)sizeof b)
+            memcpy(b, &s->nrequests, sizeof b);
+        for (size_t i = 0; i < sizeof b; i++)
+            sprintf(r->id + 2 * i, "%02x", b[i]);
+    }
+    s->nrequests++;
+    r->next = s->reqs;
+    if (s->reqs) s->reqs->prev = r;
+    s->reqs = r;
+    s->nreqs++;
+    return r;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *con, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct server *s = cls;
+    struct http_req *r = *con_cls;
+    if (!r) return;
+    *con_cls = NULL;
+    loop_watch_del(s->loop, &r->hup);
+    run_release(r);
+    log_info("msg=request id=%s method=%s path=%s status=%u duration_ms=%.1f%s", r->id, r->method,
+             r->path, r->status, (double)(loop_now_ns() - r->start_ns) / 1e6,
+             toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
+    if (r->prev) r->prev->next = r->next;
+    else s->reqs = r->next;
+    if (r->next) r->next->prev = r->prev;
+    s->nreqs--;
+    r->con = NULL;
+    http_req_unref(r);
+    server_check_stop(s);
+}
+
+/* --- responses ----------------------------------------------------------- */
+
+void http_add_common_headers(struct http_req *r, struct MHD_Response *resp, const char *ctype)
+{
+    MHD_add_response_header(resp, "Content-Type", ctype);
+    MHD_add_response_header(resp, "X-Request-Id", r->id);
+}
+
+static struct MHD_Response *json_response(struct http_req *r, struct buf *body)
+{
+    /* The body's memory is handed to MHD, which free()s it. */
+    if (buf_appendc(body, '\n') < 0) body->len = body->len; /* over the cap: send as is */
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(body->len, body->data, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        buf_free(body);
+        return NULL;
+    }
+    body->data = NULL;
+    buf_free(body);
+    http_add_common_headers(r, resp, "application/json");
+    return resp;
+}
+
+static void add_error_headers(struct http_req *r, struct MHD_Response *resp, enum api_code code)
+{
+    if (code == API_ERR_METHOD_NOT_ALLOWED) {
+        char allow[64] = "";
+        for (size_t i = 0; i < NROUTES; i++) {
+            if (strcmp(routes[i].path, r->path) != 0) continue;
+            if (*allow) strcat(allow, ", ");
+            strcat(allow, routes[i].method);
+        }
+        MHD_add_response_header(resp, "Allow", allow);
+    } else if (code == API_ERR_TOO_MANY_JOBS) {
+        MHD_add_response_header(resp, "Retry-After", "1");
+    } else if (code == API_ERR_UNAUTHORIZED) {
+        MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
+    }
+}
+
+static struct MHD_Response *error_response(struct http_req *r, const struct api_error *err)
+{
+    struct buf b;
+    buf_init(&b, 64 * 1024);
+    api_error_encode(&b, err);
+    struct MHD_Response *resp = json_response(r, &b);
+    if (resp) add_error_headers(r, resp, err->code);
+    return resp;
+}
+
+enum MHD_Result http_respond(struct http_req *r, unsigned status, struct MHD_Response *resp)
+{
+    if (!resp) return MHD_NO;
+    r->status = status;
+    r->queued = true;
+    enum MHD_Result ret = MHD_queue_response(r->con, status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+enum MHD_Result http_respond_json(struct http_req *r, unsigned status, struct buf *body)
+{
+    return http_respond(r, status, json_response(r, body));
+}
+
+enum MHD_Result http_respond_error(struct http_req *r, const struct api_error *err)
+{
+    return http_respond(r, (unsigned)api_error_status(err->code), error_response(r, err));
+}
+
+enum MHD_Result http_respond_code(struct http_req *r, enum api_code code, const char *fmt, ...)
+{
+    struct api_error err = {.code = code};
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err.message, sizeof err.message, fmt, ap);
+    va_end(ap);
+    return http_respond_error(r, &err);
+}
+
+static void prepare(struct http_req *r, unsigned status, struct MHD_Response *resp)
+{
+    if (r->pending) MHD_destroy_response(r->pending);
+    r->pending = resp;
+    r->status = status;
+}
+
+void http_prepare_json(struct http_req *r, unsigned status, struct buf *body)
+{
+    prepare(r, status, json_response(r, body));
+}
+
+void http_prepare_error(struct http_req *r, const struct api_error *err)
+{
+    prepare(r, (unsigned)api_error_status(err->code), error_response(r, err));
+}
+
+/* --- suspension and the client socket -------------------------------------- */
+
+void http_suspend(struct http_req *r)
+{
+    if (r->suspended || !r->con) return;
+    MHD_suspend_connection(r->con);
+    r->suspended = true;
+}
+
+void http_resume(struct http_req *r)
+{
+    if (!r->suspended || !r->con) return;
+    r->suspended = false;
+    MHD_resume_connection(r->con);
+    /* In external-epoll mode MHD has no wake-up descriptor of its own: run it
+     * again soon (not from here, which may be inside one of its callbacks). */
+    loop_timer_start(r->srv->loop, &r->srv->mhd_t, 0);
+}
+
+static void on_hup(struct loop_watch *w, uint32_t revents)
+{
+    struct http_req *r = (struct http_req *)((char *)w - offsetof(struct http_req, hup));
+    loop_watch_del(r->srv->loop, w);
+    if (r->client_gone) return;
+    r->client_gone = true;
+    if (r->on_client_gone) r->on_client_gone(r);
+}
+
+void http_watch_client(struct http_req *r, void (*on_gone)(struct http_req *r))
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->con, MHD_CONNECTION_INFO_CONNECTION_FD);
+    r->on_client_gone = on_gone;
+    if (!ci || loop_watch_active(&r->hup)) return;
+    /* A suspended connection is invisible to MHD, so its client leaving would
+     * go unnoticed: spawnd watches the socket for hang-up itself. */
+    r->hup.cb = on_hup;
+    loop_watch_add(r->srv->loop, &r->hup, ci->connect_fd, EPOLLRDHUP);
+}
+
+/* --- query strings ------------------------------------------------------- */
+
+const char *http_query(struct http_req *r, const char *key)
+{
+    return MHD_lookup_connection_value(r->con, MHD_GET_ARGUMENT_KIND, key);
+}
+
+struct query_check {
+    const char *const *allowed;
+    const char *bad;
+};
+
+static enum MHD_Result query_iter(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value)
+{
+    struct query_check *q = cls;
+    for (const char *const *a = q->allowed; *a; a++)
+        if (strcmp(*a, key) == 0) return MHD_YES;
+    q->bad = key;
+    return MHD_NO;
+}
+
+int http_check_query(struct http_req *r, const char *const *allowed, struct api_error *err)
+{
+    struct query_check q = {allowed, NULL};
+    MHD_get_connection_values(r->con, MHD_GET_ARGUMENT_KIND, query_iter, &q);
+    if (!q.bad) return 0;
+    return api_error_set(err, API_ERR_INVALID_ARG_VALUE, q.bad, "unknown query parameter \"%.64s\"",
+                         q.bad);
+}
+
+/* --- simple handlers ------------------------------------------------------ */
+
+static enum MHD_Result handle_healthz(struct http_req *r)
+{
+    struct buf b;
+    buf_init(&b, 64);
+    buf_appends(&b, "{\"status\":\"ok\"}");
+    return http_respond_json(r, 200, &b);
+}
+
+static enum MHD_Result handle_version(struct http_req *r)
+{
+    struct buf b;
+    buf_init(&b, 128);
+    buf_appends(&b, "{\"version\":\"" SPAWND_VERSION "\",\"api\":1}");
+    return http_respond_json(r, 200, &b);
+}
+
+/* --- checks before a request is handled ------------------------------------- */
+
+/* Only loopback names may reach a server without tokens: a web page that
+ * rebinds its own name to 127.0.0.1 still sends its own name as Host. */
+static bool host_allowed(struct http_req *r)
+{
+    const char *h = MHD_lookup_connection_value(r->con, MHD_HEADER_KIND, "Host");
+    if (!h) return true; /* HTTP/1.0 without Host: not a browser */
+    size_t n = strlen(h);
+    const char *colon = NULL;
+    if (h[0] == '[') {
+        const char *rb = strchr(h, ']');
+        if (!rb) return false;
+        if (rb[1] == ':') colon = rb + 1;
+        else if (rb[1]) return false;
+    } else {
+        colon = strchr(h, ':');
+    }
+    size_t hl = colon ? (size_t)(colon - h) : n;
+    if (colon)
+        for (const char *p = colon + 1; *p; p++)
+            if (*p < '0' || *p > '9') return false;
+    static const char *const names[] = {"localhost", "127.0.0.1", "[::1]"};
+    for (size_t i = 0; i < 3; i++)
+        if (strlen(names[i]) == hl && strncasecmp(h, names[i], hl) == 0) return true;
+    return false;
+}
+
+static bool is_json_type(const char *ct)
+{
+    if (!ct) return false;
+    while (*ct == ' ')
+        ct++;
+    size_t n = strlen("application/json");
+    if (strncasecmp(ct, "application/json", n) != 0) return false;
+    ct += n;
+    while (*ct == ' ')
+        ct++;
+    return *ct == 0 || *ct == ';';
+}
+
+static enum MHD_Result begin(struct http_req *r)
+{
+    struct server *s = r->srv;
+    if (s->shutting_down)
+        return http_respond_code(r, API_ERR_SHUTTING_DOWN, "spawnd is shutting down");
+    if (!host_allowed(r))
+        return http_respond_code(r, API_ERR_FORBIDDEN,
+                                 "Host is not a loopback name and no token is configured");
+    bool path_known = false;
+    for (size_t i = 0; i < NROUTES; i++) {
+        if (strcmp(routes[i].path, r->path) != 0) continue;
+        path_known = true;
+        if (strcmp(routes[i].method, r->method) == 0 ||
+            (strcmp(r->method, "HEAD") == 0 && strcmp(routes[i].method, "GET") == 0))
+            r->route = &routes[i];
+    }
+    if (!path_known) return http_respond_code(r, API_ERR_NOT_FOUND, "no such endpoint: %.200s", r->path);
+    if (!r->route)
+        return http_respond_code(r, API_ERR_METHOD_NOT_ALLOWED, "%s is not allowed on %.200s",
+                                 r->method, r->path);
+    if (r->route->json_body) {
+        const char *ct = MHD_lookup_connection_value(r->con, MHD_HEADER_KIND, "Content-Type");
+        if (!is_json_type(ct))
+            return http_respond_code(r, API_ERR_UNSUPPORTED_MEDIA_TYPE,
+                                     "the body must be Content-Type: application/json");
+        const char *cl = MHD_lookup_connection_value(r->con, MHD_HEADER_KIND, "Content-Length");
+        if (cl && strtoull(cl, NULL, 10) > s->cfg.max_body_bytes)
+            return http_respond_code(r, API_ERR_PAYLOAD_TOO_LARGE,
+                                     "request body over %llu bytes",
+                                     (unsigned long long)s->cfg.max_body_bytes);
+    }
+    return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls)
+{
+    struct server *s = cls;
+    struct http_req *r = *con_cls;
+    if (!r) {
+        r = req_new(s, con, method, url);
+        if (!r) return MHD_NO;
+        *con_cls = r;
+        return begin(r);
+    }
+    if (r->queued) { /* answered early (413, 415...): ignore the rest of the body */
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (!r->body_too_big && buf_append(&r->body, upload, *upload_size) < 0) {
+            r->body_too_big = true;
+            buf_free(&r->body);
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (r->pending) { /* resumed with the answer ready */
+        struct MHD_Response *resp = r->pending;
+        r->pending = NULL;
+        r->queued = true;
+        enum MHD_Result ret = MHD_queue_response(con, r->status, resp);
+        MHD_destroy_response(resp);
+        return ret;
+    }
+    if (r->client_gone) return MHD_NO; /* close the connection; nobody is listening */
+    if (r->run) { /* resumed early: still waiting for the job */
+        http_suspend(r);
+        return MHD_YES;
+    }
+    if (r->body_too_big)
+        return http_respond_code(r, API_ERR_PAYLOAD_TOO_LARGE, "request body over %llu bytes",
+                                 (unsigned long long)s->cfg.max_body_bytes);
+    return r->route->fn(r);
+}
+
+/* --- the daemon on the loop ------------------------------------------------ */
+
+static void mhd_run(struct server *s)
+{
+    MHD_run(s->mhd);
+    MHD_UNSIGNED_LONG_LONG ms;
+    if (MHD_get_timeout(s->mhd, &ms) == MHD_YES) loop_timer_start(s->loop, &s->mhd_t, ms);
+    else loop_timer_stop(s->loop, &s->mhd_t);
+}
+
+static void on_mhd_fd(struct loop_watch *w, uint32_t revents)
+{
+    mhd_run((struct server *)((char *)w - offsetof(struct server, mhd_w)));
+}
+
+static void on_mhd_timer(struct loop_timer *t)
+{
+    mhd_run((struct server *)((char *)t - offsetof(struct server, mhd_t)));
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = 0;
+    log_warn("msg=http_library detail=\"%s\"", msg);
+}
+
+int server_start(struct server *s)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    const char *host = s->cfg.listen_host;
+    if (strcmp(host, "localhost") == 0) host = "127.0.0.1";
+    struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons((uint16_t)s->cfg.listen_port);
+    } else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)s->cfg.listen_port);
+        flags |= MHD_USE_IPv6;
+    } else {
+        log_error("msg=\"bad listen address\" host=%s", s->cfg.listen_host);
+        return -1;
+    }
+    s->mhd = MHD_start_daemon(
+        flags, (uint16_t)s->cfg.listen_port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
+        mhd_log, s, MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+        (unsigned)1024, MHD_OPTION_END);
+    if (!s->mhd) {
+        log_error("msg=\"cannot listen\" address=%s:%u", s->cfg.listen_host, s->cfg.listen_port);
+        return -1;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+    const union MHD_DaemonInfo *pi = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    loop_watch_init(&s->mhd_w, on_mhd_fd);
+    loop_timer_init(&s->mhd_t, on_mhd_timer);
+    if (!di || loop_watch_add(s->loop, &s->mhd_w, di->epoll_fd, EPOLLIN) < 0) {
+        log_error("msg=\"cannot watch the HTTP library's epoll descriptor\"");
+        return -1;
+    }
+    unsigned port = pi ? pi->port : s->cfg.listen_port;
+    bool v6 = strchr(host, ':') != NULL;
+    fprintf(stderr, "listening on http://%s%s%s:%u\n", v6 ? "[" : "", host, v6 ? "]" : "", port);
+    fflush(stderr);
+    mhd_run(s);
+    return 0;
+}
+
+/* --- shutdown ------------------------------------------------------------ */
+
+static void on_stop_deadline(struct loop_timer *t)
+{
+    struct server *s = (struct server *)((char *)t - offsetof(struct server, stop_t));
+    log_warn("msg=\"shutdown deadline passed\" requests=%u jobs=%u", s->nreqs, exec_running(s->ex));
+    loop_stop(s->loop);
+}
+
+void server_check_stop(struct server *s)
+{
+    if (s->shutting_down && s->nreqs == 0 && exec_running(s->ex) == 0) loop_stop(s->loop);
+}
+
+void server_shutdown(struct server *s)
+{
+    if (s->shutting_down) return;
+    s->shutting_down = true;
+    log_info("msg=shutdown jobs=%u requests=%u", exec_running(s->ex), s->nreqs);
+    exec_kill_all(s->ex);
+    /* Past the kill grace the executor has sent SIGKILL; allow a little more
+     * for the last results to be written, then stop regardless. */
+    loop_timer_init(&s->stop_t, on_stop_deadline);
+    loop_timer_start(s->loop, &s->stop_t, s->cfg.kill_grace_ms + 2000);
+    server_check_stop(s);
+}
+
+void server_stop(struct server *s)
+{
+    loop_timer_stop(s->loop, &s->stop_t);
+    loop_timer_stop(s->loop, &s->mhd_t);
+    if (!s->mhd) return;
+    /* MHD cannot stop with connections suspended: resume them all first. */
+    for (struct http_req *r = s->reqs; r; r = r->next) {
+        r->client_gone = true;
+        run_release(r);
+        http_resume(r);
+    }
+    MHD_run(s->mhd);
+    loop_watch_del(s->loop, &s->mhd_w);
+    MHD_stop_daemon(s->mhd);
+    s->mhd = NULL;
+}

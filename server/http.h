@@ -1,0 +1,122 @@
+/* http: spawnd's HTTP front end on libmicrohttpd.
+ *
+ * libmicrohttpd runs without threads of its own: its epoll descriptor is
+ * watched by spawnd's one loop, which calls MHD_run() when it is ready.  So
+ * request handlers, the executor's callbacks and the content readers of
+ * streaming responses all run on one thread and share state without locks.
+ *
+ * A request is an http_req from its first header to MHD's "completed"
+ * notification. A handler either answers at once (http_respond_*) or
+ * suspends the connection and answers later, when the executor calls back:
+ * it prepares the response, resumes the connection, and the response is
+ * queued when MHD calls the handler again. */
+#ifndef SPAWND_HTTP_H
+#define SPAWND_HTTP_H
+
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "api/errors.h"
+#include "api/request.h"
+#include "common/buf.h"
+#include "executor/loop.h"
+#include "server/config.h"
+
+struct executor;
+struct http_req;
+struct run_state;
+
+struct server {
+    struct server_config cfg;
+    struct api_config api;
+    struct loop *loop;
+    struct executor *ex;
+    struct MHD_Daemon *mhd;
+    struct loop_watch mhd_w;
+    struct loop_timer mhd_t;
+    bool shutting_down;
+    int exit_status;
+    struct loop_timer stop_t;
+    struct http_req *reqs; /* every request in progress */
+    unsigned nreqs;
+    uint64_t nrequests;
+};
+
+typedef enum MHD_Result (*http_handler)(struct http_req *r);
+
+struct route {
+    const char *method;
+    const char *path;
+    http_handler fn;
+    bool json_body; /* requires Content-Type: application/json */
+};
+
+struct http_req {
+    struct server *srv;
+    struct MHD_Connection *con;
+    struct http_req *prev, *next;
+    int refs;
+    const struct route *route;
+    char id[40];
+    char method[16];
+    char path[256];
+    uint64_t start_ns;
+    struct buf body;
+    bool body_too_big;
+    bool queued; /* a response has been queued */
+    unsigned status;
+    struct MHD_Response *pending; /* queued when MHD calls the handler next */
+    bool suspended;
+    struct loop_watch hup; /* the client socket, watched while a job runs */
+    bool client_gone;
+    void (*on_client_gone)(struct http_req *r);
+    struct run_state *run; /* run.c's state for this request */
+};
+
+/* Start serving on the loop. Returns 0 or -1 (after logging why). */
+int server_start(struct server *s);
+/* Begin a graceful shutdown (SIGTERM/SIGINT). */
+void server_shutdown(struct server *s);
+/* Free everything; after the loop has stopped. */
+void server_stop(struct server *s);
+/* Called when a job ends or a request completes, to finish a shutdown. */
+void server_check_stop(struct server *s);
+
+/* Answer now with a JSON body (takes body's memory) or an error. */
+enum MHD_Result http_respond_json(struct http_req *r, unsigned status, struct buf *body);
+enum MHD_Result http_respond_error(struct http_req *r, const struct api_error *err);
+enum MHD_Result http_respond_code(struct http_req *r, enum api_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Answer with a response created by the caller (we take our reference). */
+enum MHD_Result http_respond(struct http_req *r, unsigned status, struct MHD_Response *resp);
+
+/* Prepare a JSON/error response to be sent after the connection is resumed. */
+void http_prepare_json(struct http_req *r, unsigned status, struct buf *body);
+void http_prepare_error(struct http_req *r, const struct api_error *err);
+
+void http_suspend(struct http_req *r);
+void http_resume(struct http_req *r);
+/* Watch the client's socket; on hang-up, on_client_gone(r) is called once. */
+void http_watch_client(struct http_req *r, void (*on_gone)(struct http_req *r));
+
+/* A query parameter or NULL. */
+const char *http_query(struct http_req *r, const char *key);
+/* 0 when every query parameter is in allowed (NULL-terminated), else -1
+ * with err filled. */
+int http_check_query(struct http_req *r, const char *const *allowed, struct api_error *err);
+/* Add the headers every response carries (X-Request-Id, Content-Type). */
+void http_add_common_headers(struct http_req *r, struct MHD_Response *resp, const char *ctype);
+
+void http_req_ref(struct http_req *r);
+void http_req_unref(struct http_req *r);
+
+/* run.c: the handlers that run processes. */
+enum MHD_Result run_exec(struct http_req *r);
+enum MHD_Result run_execfile(struct http_req *r);
+enum MHD_Result run_spawn(struct http_req *r);
+enum MHD_Result run_pipeline(struct http_req *r);
+/* A request is over: let go of its job (killing it if it still runs). */
+void run_release(struct http_req *r);
+
+#endif
