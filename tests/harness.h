@@ -1,0 +1,70 @@
+/* harness: integration tests start the real spawnd and talk to it with libcurl.
+ *
+ * srv_start() runs the spawnd binary (SPAWND_BIN, set by CMake) on
+ * 127.0.0.1:0 with the given extra arguments, logging to a temporary file,
+ * and waits for its "listening on" line. Every helper aborts the test with a
+ * clear message on a harness failure (not on a failed check). */
+#ifndef SPAWND_HARNESS_H
+#define SPAWND_HARNESS_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "common/buf.h"
+
+struct srv {
+    pid_t pid;
+    int port;
+    char url[64];   /* http://127.0.0.1:PORT */
+    char log[128];  /* path of its stderr log */
+};
+
+struct resp {
+    long status;
+    struct buf body;
+    struct buf headers; /* all header lines (and trailers), as received */
+    double total_s;
+    int curl_code;
+};
+
+/* Start spawnd; argv is NULL-terminated extra arguments (may be NULL). */
+void srv_start(struct srv *s, const char *const *argv);
+/* SIGTERM, wait (at most timeout_ms), return its exit status (-1 on timeout,
+ * then it is killed), and remove the log. */
+int srv_stop(struct srv *s, int timeout_ms);
+/* Number of open descriptors of the server. */
+int srv_fd_count(const struct srv *s);
+/* Number of zombie children of the server, and of all its descendants. */
+int srv_zombies(const struct srv *s);
+int srv_descendants(const struct srv *s);
+/* 1 when the log contains needle. */
+bool srv_log_has(const struct srv *s, const char *needle);
+
+/* One request. method "GET"/"POST"/...; ctype may be NULL (no Content-Type);
+ * body may be NULL; extra_headers is NULL or a NULL-terminated list of
+ * "Name: value". timeout_ms 0 means 30 s. */
+void http_req(const struct srv *s, const char *method, const char *path, const char *ctype,
+              const char *body, size_t len, const char *const *extra_headers, int timeout_ms,
+              struct resp *r);
+/* POST a JSON body. */
+void http_post_json(const struct srv *s, const char *path, const char *json, struct resp *r);
+void http_get(const struct srv *s, const char *path, struct resp *r);
+void resp_free(struct resp *r);
+/* Parse the body as JSON (abort if it is not). Caller json_object_put()s. */
+json_object *resp_json(const struct resp *r);
+/* A header's value (case-insensitive name) or NULL; static storage. */
+const char *resp_header(const struct resp *r, const char *name);
+
+/* Convenience getters on a parsed object: path like "error.code". */
+json_object *jget(json_object *o, const char *path);
+const char *jstr(json_object *o, const char *path); /* NULL if missing or not a string */
+long long jint(json_object *o, const char *path);  /* -9999 if missing */
+bool jnull(json_object *o, const char *path);       /* present and null */
+bool jbool(json_object *o, const char *path);
+
+/* Path of a helper program built in tests/helpers (HELPERS_DIR). */
+const char *helper(const char *name);
+
+#endif
