@@ -9,9 +9,11 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/buf.h"
 #include "common/log.h"
 #include "common/signame.h"
 #include "executor/loop.h"
@@ -56,10 +58,15 @@ struct exec_job {
     struct exec_pipe *pipes; /* [0] stdout of the last step, [1+i] stderr of step i */
     size_t npipes, nopen;
 
-    struct loop_watch in_w; /* stdin: written from in_data, then closed */
+    struct loop_watch in_w; /* stdin: written from in_data (then closed), or fed by the caller */
     int in_fd;
+    bool in_stream; /* EXEC_STDIN_PIPE */
     char *in_data;
     size_t in_len, in_off;
+
+    struct loop_watch ch_w; /* the channel (fork): our end of the socketpair */
+    int ch_fd;
+    struct buf ch_out; /* messages not yet written */
 
     struct loop_timer timeout, drain, grace;
     struct exec_job *prev, *next; /* every job not yet freed */
@@ -75,6 +82,7 @@ struct executor {
 };
 
 static void job_finish_if_done(struct exec_job *job);
+static void channel_close(struct exec_job *job);
 
 /* --- pid table --------------------------------------------------------- */
 
@@ -118,6 +126,8 @@ static void job_free(struct exec_job *job)
     for (size_t i = 0; i < job->npipes; i++)
         pipe_close(&job->pipes[i]);
     job_close_stdin(job);
+    job->cb = NULL;
+    channel_close(job);
     loop_timer_stop(ex->loop, &job->timeout);
     loop_timer_stop(ex->loop, &job->drain);
     loop_timer_stop(ex->loop, &job->grace);
@@ -283,7 +293,125 @@ static void stdin_write(struct exec_job *job)
 
 static void on_stdin(struct loop_watch *w, uint32_t revents)
 {
-    stdin_write((struct exec_job *)((char *)w - offsetof(struct exec_job, in_w)));
+    struct exec_job *job = (struct exec_job *)((char *)w - offsetof(struct exec_job, in_w));
+    if (!job->in_stream) {
+        stdin_write(job);
+        return;
+    }
+    loop_watch_del(job->ex->loop, w);
+    if (job->cb && job->cb->on_stdin_ready) job->cb->on_stdin_ready(job, job->ctx);
+}
+
+ssize_t exec_job_write_stdin(struct exec_job *job, const char *data, size_t n)
+{
+    if (job->in_fd < 0 || !job->in_stream) return -EBADF;
+    ssize_t w;
+    while ((w = write(job->in_fd, data, n)) < 0 && errno == EINTR)
+        ;
+    if (w < 0 && errno != EAGAIN) return -errno;
+    if (w < 0) w = 0;
+    if ((size_t)w < n && !loop_watch_active(&job->in_w))
+        loop_watch_add(job->ex->loop, &job->in_w, job->in_fd, EPOLLOUT);
+    return w;
+}
+
+void exec_job_close_stdin(struct exec_job *job)
+{
+    job_close_stdin(job);
+}
+
+bool exec_job_stdin_open(const struct exec_job *job)
+{
+    return job->in_fd >= 0;
+}
+
+/* --- the channel ------------------------------------------------------------ */
+
+static void channel_close(struct exec_job *job)
+{
+    if (job->ch_fd < 0) return;
+    loop_watch_del(job->ex->loop, &job->ch_w);
+    close(job->ch_fd);
+    job->ch_fd = -1;
+    buf_free(&job->ch_out);
+    if (job->cb && job->cb->on_channel_closed) job->cb->on_channel_closed(job, job->ctx);
+}
+
+/* Read once from the channel. Descriptors the child tries to pass (Node's
+ * NODE_HANDLE) are closed at once: spawnd accepts none. Returns the bytes
+ * read, 0 at EOF (the channel is then closed), -1 when nothing is there. */
+static ssize_t channel_read(struct exec_job *job)
+{
+    struct executor *ex = job->ex;
+    struct iovec iov = {ex->scratch, sizeof ex->scratch};
+    union {
+        struct cmsghdr h;
+        char b[CMSG_SPACE(sizeof(int) * 16)];
+    } cm;
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &cm, .msg_controllen = sizeof cm};
+    ssize_t n = recvmsg(job->ch_fd, &msg, MSG_CMSG_CLOEXEC);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return -1;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); n >= 0 && c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        int *fds = (int *)CMSG_DATA(c);
+        for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++)
+            close(fds[i]);
+    }
+    if (n <= 0) {
+        channel_close(job);
+        return 0;
+    }
+    exec_job_ref(job);
+    if (job->cb && job->cb->on_output)
+        job->cb->on_output(job, job->ctx, EXEC_CHANNEL, 0, ex->scratch, (size_t)n);
+    exec_job_unref(job);
+    return n;
+}
+
+static void channel_flush(struct exec_job *job)
+{
+    while (job->ch_out.len) {
+        ssize_t w = send(job->ch_fd, job->ch_out.data, job->ch_out.len, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0 && errno == EAGAIN) break;
+        if (w < 0) {
+            channel_close(job);
+            return;
+        }
+        buf_consume(&job->ch_out, (size_t)w);
+    }
+    loop_watch_mod(job->ex->loop, &job->ch_w, job->ch_out.len ? EPOLLIN | EPOLLOUT : EPOLLIN);
+}
+
+static void on_channel(struct loop_watch *w, uint32_t revents)
+{
+    struct exec_job *job = (struct exec_job *)((char *)w - offsetof(struct exec_job, ch_w));
+    if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+        exec_job_ref(job);
+        channel_read(job);
+        bool gone = job->refs == 1;
+        exec_job_unref(job);
+        if (gone) return;
+    }
+    if (job->ch_fd >= 0 && (revents & EPOLLOUT)) channel_flush(job);
+}
+
+int exec_job_send(struct exec_job *job, const char *data, size_t n)
+{
+    if (job->ch_fd < 0) return -EPIPE;
+    if (buf_append(&job->ch_out, data, n) < 0) return -ENOBUFS;
+    channel_flush(job);
+    return 0;
+}
+
+void exec_job_close_channel(struct exec_job *job)
+{
+    channel_close(job);
+}
+
+bool exec_job_channel_open(const struct exec_job *job)
+{
+    return job->ch_fd >= 0;
 }
 
 /* --- ending -------------------------------------------------------------- */
@@ -292,6 +420,10 @@ static void job_finish_if_done(struct exec_job *job)
 {
     struct executor *ex = job->ex;
     if (!job->info.running || job->nlive || job->nopen) return;
+    /* Messages the child sent just before it ended are still delivered. */
+    while (job->ch_fd >= 0 && channel_read(job) > 0)
+        ;
+    channel_close(job);
     job->info.running = false;
     job->info.end_ns = loop_now_ns();
     loop_timer_stop(ex->loop, &job->timeout);
@@ -362,7 +494,8 @@ static void fill_all_signals(sigset_t *set)
 }
 
 static int spawn_one(struct executor *ex, const struct exec_proc *p, const struct exec_spec *spec,
-                     int fd_in, int fd_out, int fd_err, pid_t pgid, bool own_session, pid_t *pid)
+                     int fd_in, int fd_out, int fd_err, int fd_chan, pid_t pgid, bool own_session,
+                     pid_t *pid)
 {
     char path[4096];
     int r = exec_path_resolve(p->file, p->envp, path, sizeof path);
@@ -390,12 +523,14 @@ static int spawn_one(struct executor *ex, const struct exec_proc *p, const struc
     posix_spawn_file_actions_adddup2(&fa, fd_in, 0);
     posix_spawn_file_actions_adddup2(&fa, fd_out, 1);
     posix_spawn_file_actions_adddup2(&fa, fd_err, 2);
+    int nfds = 3;
+    if (fd_chan >= 0) posix_spawn_file_actions_adddup2(&fa, fd_chan, nfds++);
     if (p->cwd) posix_spawn_file_actions_addchdir_np(&fa, p->cwd);
 
     if (spec->uid >= 0 || spec->gid >= 0) {
-        r = shim_spawn(pid, path, &fa, &attr, p->argv, p->envp, spec->uid, spec->gid);
+        r = shim_spawn(pid, path, &fa, &attr, p->argv, p->envp, spec->uid, spec->gid, nfds);
     } else {
-        posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+        posix_spawn_file_actions_addclosefrom_np(&fa, nfds);
         r = -posix_spawn(pid, path, &fa, &attr, p->argv, p->envp);
     }
     posix_spawn_file_actions_destroy(&fa);
@@ -416,7 +551,7 @@ struct exec_job *exec_job_start(struct executor *ex, const struct exec_spec *spe
 {
     size_t n = spec->nprocs;
     struct exec_job *job = NULL;
-    int r = 0, fd_in = -1, prev_read = -1;
+    int r = 0, fd_in = -1, prev_read = -1, chan[2] = {-1, -1};
     *failed_step = 0;
 
     if (n == 0) {
@@ -448,6 +583,9 @@ struct exec_job *exec_job_start(struct executor *ex, const struct exec_spec *spe
     job->info.pids = job->pids;
     job->info.status = job->status;
     job->in_fd = -1;
+    job->ch_fd = -1;
+    buf_init(&job->ch_out, EXEC_CHANNEL_QUEUE);
+    loop_watch_init(&job->ch_w, on_channel);
     job->npipes = n + 1;
     snprintf(job->label, sizeof job->label, "%s", spec->label ? spec->label : "-");
     loop_watch_init(&job->in_w, on_stdin);
@@ -466,7 +604,7 @@ struct exec_job *exec_job_start(struct executor *ex, const struct exec_spec *spe
         job->status[i] = (struct exec_status){-1, 0};
 
     /* stdin of the first step: a pipe we fill, or /dev/null. */
-    if (spec->stdin_mode == EXEC_STDIN_DATA) {
+    if (spec->stdin_mode != EXEC_STDIN_NULL) {
         int fds[2];
         if (pipe2(fds, O_CLOEXEC) < 0) {
             r = -errno;
@@ -474,7 +612,8 @@ struct exec_job *exec_job_start(struct executor *ex, const struct exec_spec *spe
         }
         fd_in = fds[0];
         job->in_fd = fds[1];
-        if (spec->stdin_len) {
+        job->in_stream = spec->stdin_mode == EXEC_STDIN_PIPE;
+        if (spec->stdin_mode == EXEC_STDIN_DATA && spec->stdin_len) {
             job->in_data = malloc(spec->stdin_len);
             if (!job->in_data) {
                 r = -ENOMEM;
@@ -491,6 +630,18 @@ struct exec_job *exec_job_start(struct executor *ex, const struct exec_spec *spe
         }
     }
 
+    if (spec->channel) {
+        if (n != 1) {
+            r = -EINVAL;
+            goto fail;
+        }
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, chan) < 0) {
+            r = -errno;
+            goto fail;
+        }
+        job->ch_fd = chan[0];
+    }
+
     job->info.running = true;
     job->info.start_ns = loop_now_ns();
     for (size_t i = 0; i < n; i++) {
@@ -505,7 +656,7 @@ struct exec_job *exec_job_start(struct executor *ex, const struct exec_spec *spe
             goto fail_started;
         }
         int src = i == 0 ? fd_in : prev_read;
-        r = spawn_one(ex, &spec->procs[i], spec, src, out[1], errp[1], job->pgid, n == 1,
+        r = spawn_one(ex, &spec->procs[i], spec, src, out[1], errp[1], chan[1], job->pgid, n == 1,
                       &job->pids[i]);
         close(out[1]);
         close(errp[1]);
@@ -529,6 +680,7 @@ struct exec_job *exec_job_start(struct executor *ex, const struct exec_spec *spe
     }
     close(fd_in);
     fd_in = -1;
+    if (chan[1] >= 0) close(chan[1]);
 
     for (size_t i = 0; i < n; i++) {
         struct exec_proc_state **pp = pid_slot(ex, job->procs[i].pid);
@@ -546,7 +698,11 @@ struct exec_job *exec_job_start(struct executor *ex, const struct exec_spec *spe
     }
     if (job->in_fd >= 0) {
         set_nonblock(job->in_fd);
-        stdin_write(job);
+        if (!job->in_stream) stdin_write(job);
+    }
+    if (job->ch_fd >= 0) {
+        set_nonblock(job->ch_fd);
+        if (loop_watch_add(ex->loop, &job->ch_w, job->ch_fd, EPOLLIN) < 0) channel_close(job);
     }
     if (spec->timeout_ms) loop_timer_start(ex->loop, &job->timeout, spec->timeout_ms);
     log_info("msg=job.start job=%s pid=%d file=%s nprocs=%zu", job->label,
@@ -559,7 +715,10 @@ fail_started:
     if (prev_read >= 0) close(prev_read);
 fail:
     if (fd_in >= 0) close(fd_in);
+    if (chan[1] >= 0) close(chan[1]);
     if (job) {
+        if (job->ch_fd >= 0) close(job->ch_fd);
+        buf_free(&job->ch_out);
         for (size_t i = 0; i < job->npipes; i++)
             if (job->pipes[i].fd >= 0) close(job->pipes[i].fd);
         if (job->in_fd >= 0) close(job->in_fd);

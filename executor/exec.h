@@ -38,6 +38,7 @@ struct exec_proc {
 enum exec_stdin {
     EXEC_STDIN_NULL, /* /dev/null */
     EXEC_STDIN_DATA, /* stdin_data is written, then the pipe is closed */
+    EXEC_STDIN_PIPE, /* a pipe the caller feeds with exec_job_write_stdin() */
 };
 
 struct exec_spec {
@@ -49,10 +50,14 @@ struct exec_spec {
     uint64_t timeout_ms; /* 0: none */
     int kill_signal;     /* for timeout, exec_job_kill() and the group clean-up */
     int64_t uid, gid;    /* -1: unchanged */
+    bool channel;        /* a socketpair on the child's fd 3 (Node's IPC channel) */
     const char *label;   /* names the job in log lines (copied); may be NULL */
 };
 
-enum exec_stream { EXEC_STDOUT = 1, EXEC_STDERR = 2 };
+enum exec_stream { EXEC_STDOUT = 1, EXEC_STDERR = 2, EXEC_CHANNEL = 3 };
+
+/* Bytes queued for the channel at most (exec_job_send). */
+#define EXEC_CHANNEL_QUEUE (1024 * 1024)
 
 struct exec_status {
     int exit_code; /* -1 when a signal ended the process */
@@ -67,6 +72,12 @@ struct exec_job_cb {
     /* The job is over: every process reaped, the pipes read to EOF (or the
      * drain period passed). exec_job_info() is final. Called once. */
     void (*on_exit)(struct exec_job *job, void *ctx);
+    /* Optional. The stdin pipe can take more after exec_job_write_stdin()
+     * returned less than it was given. */
+    void (*on_stdin_ready)(struct exec_job *job, void *ctx);
+    /* Optional. The channel is closed (the child closed or exited, or
+     * exec_job_close_channel was called). */
+    void (*on_channel_closed)(struct exec_job *job, void *ctx);
 };
 
 /* What a job is and how it ended, readable at any time. */
@@ -116,6 +127,19 @@ void exec_job_pause(struct exec_job *job);
 void exec_job_resume(struct exec_job *job);
 
 const struct exec_job_info *exec_job_info(const struct exec_job *job);
+
+/* EXEC_STDIN_PIPE: write what the pipe takes now, without blocking. Returns
+ * the bytes taken (0 when it is full: on_stdin_ready follows), -EPIPE when
+ * the child closed its end, -EBADF when stdin is closed. */
+ssize_t exec_job_write_stdin(struct exec_job *job, const char *data, size_t n);
+void exec_job_close_stdin(struct exec_job *job);
+bool exec_job_stdin_open(const struct exec_job *job);
+
+/* Queue one whole message for the channel. Returns 0, -ENOBUFS when the
+ * queue (EXEC_CHANNEL_QUEUE) cannot take all of it, -EPIPE when closed. */
+int exec_job_send(struct exec_job *job, const char *data, size_t n);
+void exec_job_close_channel(struct exec_job *job);
+bool exec_job_channel_open(const struct exec_job *job);
 
 /* Kill every running job (server shutdown). */
 void exec_kill_all(struct executor *ex);

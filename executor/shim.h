@@ -3,7 +3,7 @@
  * A child that needs it is started as spawnd itself in shim mode: the shim
  * drops supplementary groups, sets the group and user, sets no-new-privileges
  * and then execs the real program.  A failure is reported as an errno through
- * a close-on-exec pipe (descriptor 3 in the shim), so the caller learns of it
+ * a close-on-exec pipe (the first descriptor after the child's own), so the caller learns of it
  * exactly as posix_spawn reports an exec failure.  Plain runs never go
  * through the shim and pay nothing for it. */
 #ifndef SPAWND_SHIM_H
@@ -14,11 +14,13 @@
 #include <sys/types.h>
 
 /* posix_spawn path through the shim with the given file actions and
- * attributes (which this call extends). uid/gid -1: unchanged.
+ * attributes (which this call extends). uid/gid -1: unchanged. nfds is the
+ * number of descriptors the child keeps (0..nfds-1); the report descriptor
+ * is nfds and everything above is closed.
  * Returns 0 or a negative errno (from the shim's own steps or from exec). */
 int shim_spawn(pid_t *pid, const char *path, posix_spawn_file_actions_t *fa,
                posix_spawnattr_t *attr, char *const argv[], char *const envp[], int64_t uid,
-               int64_t gid);
+               int64_t gid, int nfds);
 
 /* When spawnd was started as a shim (argv[0] is the shim's marker), do the
  * shim's work and exec; never returns in that case. Returns otherwise. */

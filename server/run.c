@@ -122,7 +122,7 @@ static void collect_exit(struct exec_job *job, void *ctx)
     server_check_stop(r->srv);
 }
 
-static const struct exec_job_cb collect_cb = {collect_output, collect_exit};
+static const struct exec_job_cb collect_cb = {.on_output = collect_output, .on_exit = collect_exit};
 
 /* --- spawn and pipeline: stream ------------------------------------------ */
 
@@ -180,7 +180,7 @@ static void stream_exit(struct exec_job *job, void *ctx)
     server_check_stop(r->srv);
 }
 
-static const struct exec_job_cb stream_cb = {stream_output, stream_exit};
+static const struct exec_job_cb stream_cb = {.on_output = stream_output, .on_exit = stream_exit};
 
 static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
 {
