@@ -33,6 +33,11 @@ static void sleep_ms(int ms)
 
 void srv_start(struct srv *s, const char *const *argv)
 {
+    srv_start_env(s, argv, NULL);
+}
+
+void srv_start_env(struct srv *s, const char *const *argv, const char *const *env)
+{
     static int curl_ready;
     if (!curl_ready++) curl_global_init(CURL_GLOBAL_ALL);
     memset(s, 0, sizeof *s);
@@ -51,6 +56,8 @@ void srv_start(struct srv *s, const char *const *argv)
         int devnull = open("/dev/null", O_RDWR);
         dup2(devnull, 0);
         dup2(devnull, 1);
+        for (size_t i = 0; env && env[i]; i++)
+            putenv((char *)env[i]);
         execv(SPAWND_BIN, (char *const *)args);
         _exit(127);
     }
@@ -160,6 +167,23 @@ int srv_zombies(const struct srv *s)
 int srv_descendants(const struct srv *s)
 {
     return count_procs(s, false, false);
+}
+
+long long srv_proc_field(const struct srv *s, const char *file, const char *field)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/%s", (int)s->pid, file);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    long long v = -1;
+    size_t n = strlen(field);
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, field, n) == 0 && line[n] == ':') {
+            v = strtoll(line + n + 1, NULL, 10);
+            break;
+        }
+    fclose(f);
+    return v;
 }
 
 bool srv_log_has(const struct srv *s, const char *needle)

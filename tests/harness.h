@@ -31,6 +31,9 @@ struct resp {
 
 /* Start spawnd; argv is NULL-terminated extra arguments (may be NULL). */
 void srv_start(struct srv *s, const char *const *argv);
+/* The same, with extra "NAME=value" strings (NULL-terminated list, may be
+ * NULL) added to spawnd's environment. */
+void srv_start_env(struct srv *s, const char *const *argv, const char *const *env);
 /* SIGTERM, wait (at most timeout_ms), return its exit status (-1 on timeout,
  * then it is killed), and remove the log. */
 int srv_stop(struct srv *s, int timeout_ms);
@@ -39,6 +42,9 @@ int srv_fd_count(const struct srv *s);
 /* Number of zombie children of the server, and of all its descendants. */
 int srv_zombies(const struct srv *s);
 int srv_descendants(const struct srv *s);
+/* A numeric field of /proc/PID/<file> of the server, e.g. ("status",
+ * "VmRSS") in kB or ("io", "rchar") in bytes; -1 when it cannot be read. */
+long long srv_proc_field(const struct srv *s, const char *file, const char *field);
 /* 1 when the log contains needle. */
 bool srv_log_has(const struct srv *s, const char *needle);
 
