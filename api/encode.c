@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/buf.h"
 #include "common/signame.h"
@@ -468,6 +469,50 @@ int api_event_exit(struct buf *out, const struct exec_job_info *info, bool pipel
         if (!r) r = buf_appendc(out, ']');
     }
     if (!r) r = buf_appends(out, "}\n");
+    if (r) rollback(out, start);
+    return r;
+}
+
+/* --- jobs ------------------------------------------------------------------ */
+
+static int put_time(struct buf *out, const char *key, int64_t ns)
+{
+    if (ns <= 0) return buf_printf(out, ",\"%s\":null", key);
+    time_t t = (time_t)(ns / 1000000000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    return buf_printf(out, ",\"%s\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"", key, tm.tm_year + 1900,
+                      tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                      (int)(ns / 1000000 % 1000));
+}
+
+int api_job_encode(struct buf *out, const struct api_job_view *v)
+{
+    const struct exec_job_info *info = v->info;
+    size_t start = out->len;
+    int r = buf_appends(out, "{\"id\":");
+    if (!r) r = api_json_string(out, v->id, strlen(v->id), NULL, true);
+    if (!r)
+        r = buf_printf(out, ",\"kind\":\"%s\",\"pid\":%ld,\"state\":\"%s\",", api_kind_name(v->kind),
+                       last_pid(info), info->running ? "running" : "exited");
+    if (!r) {
+        if (info->running) r = buf_appends(out, "\"exit_code\":null,\"signal\":null");
+        else r = put_status(out, last_status(info));
+    }
+    if (!r)
+        r = buf_printf(out, ",\"timed_out\":%s,\"killed\":%s", jbool(info->timed_out),
+                       jbool(info->killed));
+    if (!r) r = put_time(out, "started_at", v->started_at_ns);
+    if (!r) r = put_time(out, "ended_at", info->running ? 0 : v->ended_at_ns);
+    if (!r) r = buf_appendc(out, ',');
+    if (!r) r = info->running ? buf_appends(out, "\"duration_ms\":null") : put_duration(out, info);
+    if (!r && v->kind == API_PIPELINE) {
+        r = buf_appends(out, ",\"pids\":[");
+        for (size_t i = 0; !r && i < info->nprocs; i++)
+            r = buf_printf(out, "%s%ld", i ? "," : "", (long)info->pids[i]);
+        if (!r) r = buf_appendc(out, ']');
+    }
+    if (!r) r = buf_appendc(out, '}');
     if (r) rollback(out, start);
     return r;
 }

@@ -60,4 +60,17 @@ int api_event_output(struct buf *out, enum exec_stream stream, long step, const 
  *  "duration_ms":..[,"steps":[{"exit_code":..,"signal":..},...]]} */
 int api_event_exit(struct buf *out, const struct exec_job_info *info, bool pipeline);
 
+/* A background job as GET /v1/jobs/{id} shows it:
+ * {"id","kind","pid","state":"running"|"exited","exit_code","signal",
+ *  "timed_out","killed","started_at","ended_at","duration_ms"[,"pids"]}
+ * Times are RFC 3339 in UTC with milliseconds; ended_at and duration_ms are
+ * null while it runs. */
+struct api_job_view {
+    const char *id;
+    enum api_kind kind;
+    const struct exec_job_info *info;
+    int64_t started_at_ns, ended_at_ns; /* CLOCK_REALTIME */
+};
+int api_job_encode(struct buf *out, const struct api_job_view *v);
+
 #endif

@@ -35,6 +35,10 @@ enum field {
     F_UID,
     F_GID,
     F_STEPS,
+    F_KIND,
+    F_MODULE,
+    F_EXEC_PATH,
+    F_EXEC_ARGV,
     F__COUNT
 };
 
@@ -55,7 +59,21 @@ static const char *const field_names[F__COUNT] = {
     [F_UID] = "uid",
     [F_GID] = "gid",
     [F_STEPS] = "steps",
+    [F_KIND] = "kind",
+    [F_MODULE] = "module",
+    [F_EXEC_PATH] = "exec_path",
+    [F_EXEC_ARGV] = "exec_argv",
 };
+
+static const char *const kind_names[] = {
+    [API_EXEC] = "exec",         [API_EXECFILE] = "execFile", [API_SPAWN] = "spawn",
+    [API_PIPELINE] = "pipeline", [API_FORK] = "fork",         [API_JOB] = "job",
+};
+
+const char *api_kind_name(enum api_kind kind)
+{
+    return (unsigned)kind < sizeof kind_names / sizeof kind_names[0] ? kind_names[kind] : "?";
+}
 
 #define BIT(f) (1u << (f))
 /* Options every kind takes at the top level. */
@@ -69,6 +87,8 @@ static const unsigned kind_fields[] = {
     [API_SPAWN] = SHARED_FIELDS | BIT(F_COMMAND) | BIT(F_ARGS) | BIT(F_ARGV0),
     /* cwd, env and shell are the defaults of the steps. */
     [API_PIPELINE] = SHARED_FIELDS | BIT(F_STEPS),
+    [API_FORK] = (SHARED_FIELDS & ~BIT(F_SHELL)) | BIT(F_MODULE) | BIT(F_ARGS) | BIT(F_EXEC_PATH) |
+                 BIT(F_EXEC_ARGV),
 };
 
 #define STEP_FIELDS                                                                                \
@@ -354,6 +374,86 @@ static int build_proc(struct ctx *c, enum api_kind kind, struct json_object **f,
     return 0;
 }
 
+/* An array of strings into dst (which has room for it), for errors named
+ * name[i]. Returns the count or -1. */
+static long string_array(struct ctx *c, struct json_object *v, const char *name, const char **dst,
+                         size_t room)
+{
+    if (!v) return 0;
+    if (!json_object_is_type(v, json_type_array))
+        return api_error_set(c->err, API_ERR_INVALID_ARG_TYPE, name,
+                             "\"%s\" must be an array of strings", name);
+    size_t n = json_object_array_length(v);
+    if (n > room)
+        return api_error_set(c->err, API_ERR_INVALID_ARG_VALUE, name,
+                             "\"%s\" must have at most %zu entries", name, room);
+    for (size_t i = 0; i < n; i++) {
+        char ap[sizeof c->err->field];
+        fieldf(ap, sizeof ap, "%s[%zu]", name, i);
+        if (cstring(c, json_object_array_get_idx(v, i), ap, false, &dst[i])) return -1;
+    }
+    return (long)n;
+}
+
+/* The environment of a fork child: envp without the variables Node's IPC
+ * reads, plus the two that name the channel. NODE_UNIQUE_ID is dropped: it
+ * would make the child a cluster worker. */
+static int fork_env(struct ctx *c, char *const *envp, char *const **out)
+{
+    static const char *const drop[] = {"NODE_CHANNEL_FD=", "NODE_CHANNEL_SERIALIZATION_MODE=",
+                                       "NODE_UNIQUE_ID="};
+    size_t n = 0;
+    while (envp[n])
+        n++;
+    char **env = mem_alloc(c, (n + 3) * sizeof *env);
+    if (!env) return -1;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool keep = true;
+        for (size_t d = 0; d < sizeof drop / sizeof drop[0]; d++)
+            if (strncmp(envp[i], drop[d], strlen(drop[d])) == 0) keep = false;
+        if (keep) env[k++] = envp[i];
+    }
+    env[k++] = "NODE_CHANNEL_FD=3";
+    env[k++] = "NODE_CHANNEL_SERIALIZATION_MODE=json";
+    env[k] = NULL;
+    *out = env;
+    return 0;
+}
+
+/* fork: exec_path [exec_argv...] module [args...], with the channel. */
+static int build_fork(struct ctx *c, struct json_object **f, const struct proc_defaults *d,
+                      struct api_request *req)
+{
+    const char *module, *exec_path = "node";
+    if (cstring(c, f[F_MODULE], "module", true, &module)) return -1;
+    if (f[F_EXEC_PATH] && cstring(c, f[F_EXEC_PATH], "exec_path", true, &exec_path)) return -1;
+    const char **argv = mem_alloc(c, (2 * API_MAX_ARGS + 3) * sizeof *argv);
+    struct exec_proc *proc = mem_alloc(c, sizeof *proc);
+    if (!argv || !proc) return -1;
+    size_t n = 0;
+    argv[n++] = exec_path;
+    long k = string_array(c, f[F_EXEC_ARGV], "exec_argv", argv + n, API_MAX_ARGS);
+    if (k < 0) return -1;
+    n += (size_t)k;
+    argv[n++] = module;
+    k = string_array(c, f[F_ARGS], "args", argv + n, API_MAX_ARGS);
+    if (k < 0) return -1;
+    n += (size_t)k;
+    argv[n] = NULL;
+    proc->file = exec_path;
+    proc->argv = (char *const *)argv;
+    proc->cwd = d->cwd;
+    if (f[F_CWD] && cstring(c, f[F_CWD], "cwd", true, &proc->cwd)) return -1;
+    char *const *envp = d->envp;
+    if (f[F_ENV] && env_field(c, f[F_ENV], &envp)) return -1;
+    if (fork_env(c, envp, &proc->envp)) return -1;
+    req->spec.procs = proc;
+    req->spec.nprocs = 1;
+    req->spec.channel = true;
+    return 0;
+}
+
 static int pipeline_steps(struct ctx *c, struct json_object *steps, const struct proc_defaults *d,
                           struct exec_spec *spec)
 {
@@ -384,6 +484,31 @@ static int pipeline_steps(struct ctx *c, struct json_object *steps, const struct
     spec->procs = procs;
     spec->nprocs = n;
     return 0;
+}
+
+/* A signal given by name ("SIGTERM") or number. */
+static int signal_value(struct ctx *c, struct json_object *ks, const char *field, int *out)
+{
+    if (json_object_is_type(ks, json_type_string)) {
+        const char *name;
+        if (cstring(c, ks, field, false, &name)) return -1;
+        *out = sig_from_name(name);
+        if (*out < 0)
+            return api_error_set(c->err, API_ERR_INVALID_ARG_VALUE, field,
+                                 "\"%s\": unknown signal \"%.64s\"", field, name);
+        return 0;
+    }
+    if (json_object_is_type(ks, json_type_int)) {
+        int64_t sig = json_object_get_int64(ks);
+        if (sig < 1 || sig > INT_MAX || !sig_valid((int)sig))
+            return api_error_set(c->err, API_ERR_INVALID_ARG_VALUE, field,
+                                 "\"%s\": %lld is not a valid signal number", field,
+                                 (long long)sig);
+        *out = (int)sig;
+        return 0;
+    }
+    return api_error_set(c->err, API_ERR_INVALID_ARG_TYPE, field,
+                         "\"%s\" must be a signal name or number", field);
 }
 
 /* The options of the whole job. */
@@ -433,25 +558,8 @@ static int job_options(struct ctx *c, enum api_kind kind, struct json_object **f
     spec->timeout_ms = v ? v : cap;
 
     spec->kill_signal = SIGTERM;
-    struct json_object *ks = f[F_KILL_SIGNAL];
-    if (ks && json_object_is_type(ks, json_type_string)) {
-        const char *name;
-        if (cstring(c, ks, "kill_signal", false, &name)) return -1;
-        spec->kill_signal = sig_from_name(name);
-        if (spec->kill_signal < 0)
-            return api_error_set(c->err, API_ERR_INVALID_ARG_VALUE, "kill_signal",
-                                 "\"kill_signal\": unknown signal \"%.64s\"", name);
-    } else if (ks && json_object_is_type(ks, json_type_int)) {
-        int64_t sig = json_object_get_int64(ks);
-        if (sig < 1 || sig > INT_MAX || !sig_valid((int)sig))
-            return api_error_set(c->err, API_ERR_INVALID_ARG_VALUE, "kill_signal",
-                                 "\"kill_signal\": %lld is not a valid signal number",
-                                 (long long)sig);
-        spec->kill_signal = (int)sig;
-    } else if (ks) {
-        return api_error_set(c->err, API_ERR_INVALID_ARG_TYPE, "kill_signal",
-                             "\"kill_signal\" must be a signal name or number");
-    }
+    if (f[F_KILL_SIGNAL] && signal_value(c, f[F_KILL_SIGNAL], "kill_signal", &spec->kill_signal))
+        return -1;
 
     req->max_buffer = 0;
     if (kind == API_EXEC || kind == API_EXECFILE) {
@@ -507,8 +615,30 @@ static int parse(struct ctx *c, enum api_kind kind, const char *body, size_t len
                              json_tokener_error_desc(jerr));
     }
 
+    unsigned allowed = 0;
+    if (kind == API_JOB) {
+        /* POST /v1/jobs: "kind" says which request this is. */
+        struct json_object *k = NULL;
+        const char *name = NULL;
+        if (!json_object_object_get_ex(c->mem->root, "kind", &k) || !k ||
+            !json_object_is_type(k, json_type_string))
+            return api_error_set(c->err, API_ERR_INVALID_ARG_TYPE, "kind",
+                                 "\"kind\" must be one of \"exec\", \"execFile\", \"spawn\", "
+                                 "\"pipeline\", \"fork\"");
+        name = json_object_get_string(k);
+        for (int i = 0; i < API_JOB; i++)
+            if (strcmp(name, kind_names[i]) == 0) kind = (enum api_kind)i;
+        if (kind == API_JOB)
+            return api_error_set(c->err, API_ERR_INVALID_ARG_VALUE, "kind",
+                                 "\"kind\" must be one of \"exec\", \"execFile\", \"spawn\", "
+                                 "\"pipeline\", \"fork\"");
+        req->kind = kind;
+        allowed = BIT(F_KIND);
+    }
+    allowed |= kind_fields[kind];
+
     struct json_object *f[F__COUNT];
-    if (collect(c, c->mem->root, kind_fields[kind], f)) return -1;
+    if (collect(c, c->mem->root, allowed, f)) return -1;
 
     struct proc_defaults d = {NULL, c->cfg->default_env ? c->cfg->default_env : empty_env, NULL};
     if (kind == API_PIPELINE) {
@@ -516,6 +646,8 @@ static int parse(struct ctx *c, enum api_kind kind, const char *body, size_t len
         if (f[F_ENV] && env_field(c, f[F_ENV], &d.envp)) return -1;
         if (shell_field(c, f[F_SHELL], &d.shell)) return -1;
         if (pipeline_steps(c, f[F_STEPS], &d, &req->spec)) return -1;
+    } else if (kind == API_FORK) {
+        if (build_fork(c, f, &d, req)) return -1;
     } else {
         struct exec_proc *proc = mem_alloc(c, sizeof *proc);
         if (!proc || build_proc(c, kind, f, &d, proc)) return -1;
@@ -534,7 +666,7 @@ int api_request_parse(enum api_kind kind, const char *body, size_t len,
     req->kind = kind;
     req->priv = mem;
     struct ctx c = {cfg, mem, err, ""};
-    if ((unsigned)kind >= sizeof kind_fields / sizeof kind_fields[0]) {
+    if ((unsigned)kind > API_JOB) {
         api_error_set(err, API_ERR_INTERNAL, NULL, "unknown request kind %d", (int)kind);
     } else if (parse(&c, kind, body, len, req) == 0) {
         return 0;
@@ -554,4 +686,34 @@ void api_request_free(struct api_request *req)
         free(mem);
     }
     memset(req, 0, sizeof *req);
+}
+
+int api_signal_parse(const char *body, size_t len, int *sig, struct api_error *err)
+{
+    struct mem mem = {0};
+    struct ctx c = {NULL, &mem, err, ""};
+    int r = -1;
+    if (api_json_check_ex(body, len, API_MAX_DEPTH, API_JSON_NO_NUL_KEYS, err)) return -1;
+    mem.root = json_tokener_parse(body);
+    if (!mem.root || !json_object_is_type(mem.root, json_type_object)) {
+        api_error_set(err, API_ERR_INVALID_ARG_TYPE, NULL, "the request body must be a JSON object");
+        goto out;
+    }
+    struct json_object *v = NULL;
+    json_object_object_foreach(mem.root, key, val)
+    {
+        if (strcmp(key, "signal") != 0) {
+            api_error_set(err, API_ERR_INVALID_ARG_VALUE, key, "unknown field \"%.64s\"", key);
+            goto out;
+        }
+        v = val;
+    }
+    if (!v) {
+        api_error_set(err, API_ERR_INVALID_ARG_TYPE, "signal", "\"signal\" must be a signal name or number");
+        goto out;
+    }
+    r = signal_value(&c, v, "signal", sig);
+out:
+    json_object_put(mem.root);
+    return r;
 }

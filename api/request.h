@@ -27,7 +27,12 @@
 #define API_DEFAULT_MAX_BUFFER 1048576      /* max_buffer when absent (Node's) */
 #define API_MAX_MAX_BUFFER (1ull << 30)     /* largest max_buffer accepted */
 
-enum api_kind { API_EXEC, API_EXECFILE, API_SPAWN, API_PIPELINE };
+/* API_JOB is POST /v1/jobs: the body's "kind" names one of the others, and
+ * the parsed request carries that kind. */
+enum api_kind { API_EXEC, API_EXECFILE, API_SPAWN, API_PIPELINE, API_FORK, API_JOB };
+
+/* "exec", "execFile", ... as the API names the kinds. */
+const char *api_kind_name(enum api_kind kind);
 
 enum api_encoding { API_UTF8, API_BASE64 };
 
@@ -56,6 +61,10 @@ int api_request_parse(enum api_kind kind, const char *body, size_t len,
                       const struct api_config *cfg, struct api_request *req,
                       struct api_error *err);
 void api_request_free(struct api_request *req);
+
+/* The body of POST /v1/jobs/{id}/signal: {"signal": "SIGTERM" | 15}.
+ * Returns 0 and sets *sig, or -1 with err filled. */
+int api_signal_parse(const char *body, size_t len, int *sig, struct api_error *err);
 
 /* Strict RFC 8259 check of a complete JSON text (what json-c lets through
  * but JSON does not: trailing garbage, duplicate keys, raw control
