@@ -120,6 +120,19 @@ int srv_fd_count(const struct srv *s)
     return n;
 }
 
+int srv_fd_settle(const struct srv *s, int want, int timeout_ms)
+{
+    int n = srv_fd_count(s), same = 0;
+    for (int waited = 0; waited < timeout_ms; waited += 20) {
+        if (want >= 0 ? n == want : same >= 5) break;
+        sleep_ms(20);
+        int m = srv_fd_count(s);
+        same = m == n ? same + 1 : 0;
+        n = m;
+    }
+    return n;
+}
+
 /* Walk /proc: count processes whose ancestry reaches the server. */
 static int count_procs(const struct srv *s, bool zombies_only, bool direct_only)
 {

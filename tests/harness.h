@@ -39,6 +39,10 @@ void srv_start_env(struct srv *s, const char *const *argv, const char *const *en
 int srv_stop(struct srv *s, int timeout_ms);
 /* Number of open descriptors of the server. */
 int srv_fd_count(const struct srv *s);
+/* The count once it settles: with want >= 0, waits (at most timeout_ms) for
+ * it to be want; with want < 0, for it to stay the same for 100 ms. Closing
+ * a connection the client dropped takes the server a moment. */
+int srv_fd_settle(const struct srv *s, int want, int timeout_ms);
 /* Number of zombie children of the server, and of all its descendants. */
 int srv_zombies(const struct srv *s);
 int srv_descendants(const struct srv *s);

@@ -1,5 +1,6 @@
 /* exec and execFile through the real server: results, options, errors, and
  * that nothing leaks. */
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,6 +194,395 @@ static void test_no_leaks(void)
     CHECK_INT(srv_zombies(&S), 0);
 }
 
+/* --- shells ------------------------------------------------------------------ */
+
+static void test_shell_option(void)
+{
+    json_object *o = post("/v1/exec", "{\"command\":\"echo ok; echo $0\",\"shell\":\"/bin/sh\"}", 200);
+    CHECK_INT(jint(o, "exit_code"), 0);
+    CHECK_HAS(jstr(o, "stdout"), "ok\n");
+    json_object_put(o);
+    o = post("/v1/exec", "{\"command\":\"echo ok\",\"shell\":true}", 200);
+    CHECK_STR(jstr(o, "stdout"), "ok\n");
+    json_object_put(o);
+    if (access("/bin/bash", X_OK) == 0) {
+        /* The named shell is the one that runs. */
+        o = post("/v1/exec", "{\"command\":\"echo \\\"[$BASH_VERSION]\\\"\",\"shell\":\"/bin/bash\"}", 200);
+        const char *out = jstr(o, "stdout");
+        CHECK(out && strlen(out) > 3 && strcmp(out, "[]\n") != 0);
+        json_object_put(o);
+        o = post("/v1/execFile", "{\"file\":\"echo\",\"args\":[\"[$BASH_VERSION]\"],\"shell\":\"/bin/bash\"}", 200);
+        out = jstr(o, "stdout");
+        CHECK(out && strlen(out) > 3 && strcmp(out, "[]\n") != 0);
+        json_object_put(o);
+    } else {
+        fprintf(stderr, "SKIP part of test_shell_option: no /bin/bash\n");
+    }
+    o = post("/v1/exec", "{\"command\":\"true\",\"shell\":\"/nonexistent/sh\"}", 422);
+    CHECK_STR(jstr(o, "error.code"), "ENOENT");
+    CHECK_STR(jstr(o, "error.path"), "/nonexistent/sh");
+    json_object_put(o);
+    o = post("/v1/exec", "{\"command\":\"true\",\"shell\":false}", 400);
+    CHECK_STR(jstr(o, "error.code"), "ERR_INVALID_ARG_VALUE");
+    CHECK_STR(jstr(o, "error.field"), "shell");
+    json_object_put(o);
+    o = post("/v1/exec", "{\"command\":\"true\",\"shell\":\"\"}", 400);
+    CHECK_STR(jstr(o, "error.field"), "shell");
+    json_object_put(o);
+}
+
+static void test_execfile_shell_joins_args(void)
+{
+    /* Joined with single spaces, unquoted, as Node does: the shell expands
+     * $X and splits "b  c". */
+    json_object *o = post("/v1/execFile",
+                          "{\"file\":\"echo\",\"args\":[\"a\",\"$X\",\"b  c\"],\"shell\":true,"
+                          "\"env\":{\"X\":\"y\",\"PATH\":\"/usr/bin:/bin\"}}",
+                          200);
+    CHECK_STR(jstr(o, "stdout"), "a y b c\n");
+    CHECK_INT(jint(o, "exit_code"), 0);
+    json_object_put(o);
+    o = post("/v1/execFile", "{\"file\":\"echo hi | tr a-z A-Z\",\"shell\":true}", 200);
+    CHECK_STR(jstr(o, "stdout"), "HI\n");
+    json_object_put(o);
+    /* Without shell, the same arguments are passed literally. */
+    o = post("/v1/execFile", "{\"file\":\"echo\",\"args\":[\"a\",\"$X\",\"b  c\"],\"env\":{\"X\":\"y\"}}", 200);
+    CHECK_STR(jstr(o, "stdout"), "a $X b  c\n");
+    json_object_put(o);
+    /* spawn too */
+    struct resp r;
+    http_post_json(&S, "/v1/spawn", "{\"command\":\"echo\",\"args\":[\"$((1+2))\"],\"shell\":true}", &r);
+    CHECK_INT(r.status, 200);
+    CHECK_HAS(r.body.data, "{\"event\":\"stdout\",\"data\":\"3\\n\"}");
+    resp_free(&r);
+}
+
+/* --- kill_signal --------------------------------------------------------------- */
+
+static void test_kill_signal(void)
+{
+    static const struct { const char *sig, *want; } cases[] = {
+        {"9", "SIGKILL"}, {"\"SIGKILL\"", "SIGKILL"}, {"\"SIGINT\"", "SIGINT"},
+        {"2", "SIGINT"},  {"\"SIGUSR1\"", "SIGUSR1"}, {"15", "SIGTERM"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char body[256];
+        snprintf(body, sizeof body,
+                 "{\"file\":\"sleep\",\"args\":[\"10\"],\"timeout_ms\":150,\"kill_signal\":%s}",
+                 cases[i].sig);
+        struct resp r;
+        http_post_json(&S, "/v1/execFile", body, &r);
+        CHECK_INT(r.status, 200);
+        json_object *o = resp_json(&r);
+        CHECK_STR(jstr(o, "signal"), cases[i].want);
+        CHECK(jnull(o, "exit_code"));
+        CHECK(jbool(o, "timed_out"));
+        CHECK(jbool(o, "killed"));
+        CHECK(r.total_s < 2);
+        json_object_put(o);
+        resp_free(&r);
+    }
+    static const char *const bad[] = {"0", "65", "-9", "\"sigkill\"", "\"KILL\"", "\"SIGKILL \"",
+                                      "9.5", "true", "\"\""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char body[256];
+        snprintf(body, sizeof body, "{\"file\":\"true\",\"kill_signal\":%s}", bad[i]);
+        json_object *o = post("/v1/execFile", body, 400);
+        const char *code = jstr(o, "error.code");
+        CHECK(code && (!strcmp(code, "ERR_INVALID_ARG_VALUE") || !strcmp(code, "ERR_INVALID_ARG_TYPE")));
+        CHECK_STR(jstr(o, "error.field"), "kill_signal");
+        json_object_put(o);
+    }
+}
+
+/* --- max_buffer ------------------------------------------------------------------ */
+
+static void test_max_buffer_stderr_and_edges(void)
+{
+    json_object *o = post("/v1/exec", "{\"command\":\"yes >&2\",\"max_buffer\":100}", 200);
+    CHECK(jbool(o, "truncated"));
+    CHECK(jbool(o, "killed"));
+    CHECK(!jbool(o, "timed_out"));
+    CHECK_STR(jstr(o, "signal"), "SIGTERM");
+    CHECK_STR(jstr(o, "stdout"), "");
+    const char *err = jstr(o, "stderr");
+    CHECK_INT(err ? strlen(err) : 0, 100);
+    CHECK(err && strncmp(err, "y\ny\ny\n", 6) == 0);
+    CHECK_STR(jstr(o, "error.code"), "ERR_CHILD_PROCESS_STDIO_MAXBUFFER");
+    CHECK_STR(jstr(o, "error.message"), "stderr maxBuffer length exceeded");
+    json_object_put(o);
+
+    /* Exactly max_buffer bytes is within the limit; one more is not. */
+    o = post("/v1/execFile", "{\"file\":\"printf\",\"args\":[\"abcd\"],\"max_buffer\":4}", 200);
+    CHECK_STR(jstr(o, "stdout"), "abcd");
+    CHECK(!jbool(o, "truncated"));
+    CHECK(!jbool(o, "killed"));
+    CHECK(jnull(o, "error"));
+    CHECK_INT(jint(o, "exit_code"), 0);
+    json_object_put(o);
+    o = post("/v1/execFile", "{\"file\":\"printf\",\"args\":[\"abcde\"],\"max_buffer\":4}", 200);
+    CHECK_STR(jstr(o, "stdout"), "abcd");
+    CHECK(jbool(o, "truncated"));
+    CHECK_STR(jstr(o, "error.message"), "stdout maxBuffer length exceeded");
+    json_object_put(o);
+
+    /* The limit counts bytes, not encoded characters. */
+    o = post("/v1/execFile",
+             "{\"file\":\"printf\",\"args\":[\"abcdef\"],\"max_buffer\":3,\"encoding\":\"base64\"}", 200);
+    CHECK_STR(jstr(o, "stdout"), "YWJj");
+    CHECK(jbool(o, "truncated"));
+    json_object_put(o);
+
+    /* The kill for max_buffer uses kill_signal. */
+    o = post("/v1/exec", "{\"command\":\"trap '' TERM; yes\",\"max_buffer\":10,\"kill_signal\":\"SIGKILL\"}", 200);
+    CHECK(jbool(o, "truncated"));
+    CHECK_STR(jstr(o, "signal"), "SIGKILL");
+    json_object_put(o);
+
+    static const char *const bad[] = {"0", "-1", "1073741825", "1.5", "\"10\""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char body[128];
+        snprintf(body, sizeof body, "{\"file\":\"true\",\"max_buffer\":%s}", bad[i]);
+        o = post("/v1/execFile", body, 400);
+        CHECK_STR(jstr(o, "error.field"), "max_buffer");
+        json_object_put(o);
+    }
+}
+
+/* --- the default environment --------------------------------------------------- */
+
+static void test_env_default_excludes_spawnd(void)
+{
+    struct srv E;
+    const char *env[] = {"SPAWND_SECRET=x", "SPAWND_TOKEN=hunter2", "SPAWND_MAX_JOBS=50",
+                         "IT_EXEC_VISIBLE=yes", "XSPAWND_OK=1", NULL};
+    srv_start_env(&E, NULL, env);
+    struct resp r;
+    http_post_json(&E, "/v1/execFile", "{\"file\":\"env\"}", &r);
+    CHECK_INT(r.status, 200);
+    json_object *o = resp_json(&r);
+    const char *out = jstr(o, "stdout");
+    CHECK_HAS(out, "IT_EXEC_VISIBLE=yes\n");
+    CHECK_HAS(out, "XSPAWND_OK=1\n");
+    CHECK(out && !strstr(out, "SPAWND_SECRET") && !strstr(out, "hunter2"));
+    CHECK(out && strncmp(out, "SPAWND_", 7) != 0 && !strstr(out, "\nSPAWND_"));
+    json_object_put(o);
+    resp_free(&r);
+    /* The same default for exec (through the shell) and for every pipeline step. */
+    http_post_json(&E, "/v1/exec", "{\"command\":\"echo \\\"[$SPAWND_SECRET][$IT_EXEC_VISIBLE]\\\"\"}", &r);
+    o = resp_json(&r);
+    CHECK_STR(jstr(o, "stdout"), "[][yes]\n");
+    json_object_put(o);
+    resp_free(&r);
+    http_post_json(&E, "/v1/pipeline",
+                   "{\"steps\":[{\"command\":\"env\"},{\"command\":\"grep\",\"args\":[\"-c\",\"^SPAWND_\"]}]}", &r);
+    CHECK_HAS(r.body.data, "{\"event\":\"stdout\",\"data\":\"0\\n\"}");
+    resp_free(&r);
+    /* An explicit env replaces it entirely. */
+    http_post_json(&E, "/v1/execFile", "{\"file\":\"/usr/bin/env\",\"env\":{\"ONLY\":\"1\"}}", &r);
+    o = resp_json(&r);
+    CHECK_STR(jstr(o, "stdout"), "ONLY=1\n");
+    json_object_put(o);
+    resp_free(&r);
+    CHECK_INT(srv_stop(&E, 5000), 0);
+}
+
+/* --- stdin ---------------------------------------------------------------------- */
+
+static void test_stdin_large(void)
+{
+    const size_t n = 1000000; /* far more than a pipe holds (64 KiB) */
+    const char *head = "{\"file\":\"wc\",\"args\":[\"-c\"],\"stdin\":\"";
+    size_t hl = strlen(head);
+    char *body = malloc(hl + n + 64);
+    memcpy(body, head, hl);
+    memset(body + hl, 'a', n);
+    strcpy(body + hl + n, "\"}");
+    json_object *o = post("/v1/execFile", body, 200);
+    CHECK_STR(jstr(o, "stdout"), "1000000\n");
+    CHECK_INT(jint(o, "exit_code"), 0);
+    json_object_put(o);
+
+    /* Both directions at once: cat echoes 1 MB while it is still being fed. */
+    head = "{\"file\":\"cat\",\"max_buffer\":2000000,\"stdin\":\"";
+    hl = strlen(head);
+    memcpy(body, head, hl);
+    memset(body + hl, 'b', n);
+    strcpy(body + hl + n, "\"}");
+    struct resp r;
+    http_post_json(&S, "/v1/execFile", body, &r);
+    CHECK_INT(r.status, 200);
+    o = resp_json(&r);
+    const char *out = jstr(o, "stdout");
+    CHECK_INT(out ? strlen(out) : 0, n);
+    CHECK(out && strspn(out, "b") == n);
+    json_object_put(o);
+    resp_free(&r);
+
+    /* A child that never reads its stdin: the job still ends normally. */
+    head = "{\"command\":\"sleep 0.2; echo done\",\"stdin\":\"";
+    hl = strlen(head);
+    memcpy(body, head, hl);
+    memset(body + hl, 'c', n);
+    strcpy(body + hl + n, "\"}");
+    http_post_json(&S, "/v1/exec", body, &r);
+    CHECK_INT(r.status, 200);
+    o = resp_json(&r);
+    CHECK_STR(jstr(o, "stdout"), "done\n");
+    CHECK_INT(jint(o, "exit_code"), 0);
+    CHECK(!jbool(o, "killed"));
+    CHECK(r.total_s < 3);
+    json_object_put(o);
+    resp_free(&r);
+    free(body);
+}
+
+/* --- pipes closed early, pipes held late ------------------------------------------- */
+
+static void test_stdout_closed_early(void)
+{
+    struct resp r;
+    http_post_json(&S, "/v1/exec", "{\"command\":\"echo early; exec 1>&-; sleep 0.3; echo late >&2\"}", &r);
+    CHECK_INT(r.status, 200);
+    json_object *o = resp_json(&r);
+    CHECK_INT(jint(o, "exit_code"), 0);
+    CHECK_STR(jstr(o, "stdout"), "early\n");
+    CHECK_STR(jstr(o, "stderr"), "late\n");
+    CHECK(!jbool(o, "killed"));
+    /* The job ends when the process does, not at the first EOF. */
+    json_object *d = jget(o, "duration_ms");
+    CHECK(d && json_object_get_double(d) >= 290);
+    json_object_put(o);
+    resp_free(&r);
+
+    /* Both closed: nothing to read, still waited for. */
+    http_post_json(&S, "/v1/exec", "{\"command\":\"exec 1>&- 2>&-; sleep 0.3; exit 7\"}", &r);
+    o = resp_json(&r);
+    CHECK_INT(jint(o, "exit_code"), 7);
+    d = jget(o, "duration_ms");
+    CHECK(d && json_object_get_double(d) >= 290);
+    json_object_put(o);
+    resp_free(&r);
+}
+
+/* SIGKILL the server's direct children that are not processes of a job it
+ * runs (orphans re-parented to it); the test started them. By pid. */
+static void kill_strays(const struct srv *s)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        int pid = atoi(e->d_name);
+        if (pid <= 0) continue;
+        char path[64], buf[512];
+        snprintf(path, sizeof path, "/proc/%d/stat", pid);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        size_t len = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[len] = 0;
+        char *rp = strrchr(buf, ')');
+        char state;
+        int ppid;
+        if (rp && sscanf(rp + 2, "%c %d", &state, &ppid) == 2 && ppid == s->pid)
+            kill(pid, SIGKILL);
+    }
+    if (d) closedir(d);
+}
+
+/* Shell code (inside a JSON string) that waits until the background process
+ * $! is in a session other than the shell's. */
+#define WAIT_LEFT "while [ $(cut -d' ' -f6 /proc/$!/stat) = $$ ]; do :; done"
+
+static void test_grandchild_holds_pipe(void)
+{
+    /* setsid: the grandchild leaves the job's group and keeps stdout open. */
+    struct resp r;
+    /* (The shell waits until the grandchild has left its session: had the
+     * shell exited first, the group clean-up would have killed it.) */
+    http_post_json(&S, "/v1/exec", "{\"command\":\"setsid sleep 5 & " WAIT_LEFT "; echo done\"}", &r);
+    CHECK_INT(r.status, 200);
+    json_object *o = resp_json(&r);
+    CHECK_STR(jstr(o, "stdout"), "done\n");
+    CHECK_INT(jint(o, "exit_code"), 0);
+    CHECK(!jbool(o, "killed"));
+    CHECK(r.total_s < 2.0); /* the drain period (1 s), not the sleep (5 s) */
+    if (r.total_s >= 2.0) fprintf(stderr, "  ^ took %.2f s\n", r.total_s);
+    json_object_put(o);
+    resp_free(&r);
+    CHECK(srv_log_has(&S, "msg=job.drain_timeout"));
+
+    /* The orphan was re-parented to spawnd (a subreaper): when it ends it is
+     * reaped, not left a zombie. */
+    usleep(100000);
+    CHECK_INT(srv_descendants(&S), 1);
+    kill_strays(&S);
+    int left = -1;
+    for (int i = 0; i < 25 && left != 0; i++) {
+        usleep(20000);
+        left = srv_descendants(&S);
+    }
+    CHECK_INT(left, 0);
+    CHECK_INT(srv_zombies(&S), 0);
+
+    /* Output the grandchild writes within the drain period is kept, and the
+     * job ends as soon as the pipe is closed. */
+    http_post_json(&S, "/v1/exec",
+                   "{\"command\":\"setsid sh -c 'sleep 0.3; echo late' & " WAIT_LEFT "; echo done\"}", &r);
+    o = resp_json(&r);
+    CHECK_STR(jstr(o, "stdout"), "done\nlate\n");
+    CHECK(r.total_s < 0.9);
+    json_object_put(o);
+    resp_free(&r);
+}
+
+/* --- NUL bytes -------------------------------------------------------------------- */
+
+static void test_nul_bytes(void)
+{
+    struct resp r;
+    http_post_json(&S, "/v1/execFile",
+                   "{\"file\":\"sh\",\"args\":[\"-c\",\"printf 'a\\\\0b\\\\0\\\\0c'; printf 'x\\\\0' >&2\"],"
+                   "\"encoding\":\"base64\"}",
+                   &r);
+    CHECK_INT(r.status, 200);
+    json_object *o = resp_json(&r);
+    CHECK_STR(jstr(o, "stdout"), "YQBiAABj"); /* a \0 b \0 \0 c */
+    CHECK_STR(jstr(o, "stderr"), "eAA=");     /* x \0 */
+    json_object_put(o);
+    resp_free(&r);
+    /* in utf8, NUL is escaped, not a string end */
+    http_post_json(&S, "/v1/execFile", "{\"file\":\"printf\",\"args\":[\"a\\\\0b\\\\0\\\\0c\"]}", &r);
+    CHECK_HAS(r.body.data, "\"stdout\":\"a\\u0000b\\u0000\\u0000c\"");
+    resp_free(&r);
+    /* and back in: NUL bytes in stdin (base64) reach the child */
+    http_post_json(&S, "/v1/execFile",
+                   "{\"file\":\"cat\",\"stdin\":\"YQBiAABj\",\"stdin_encoding\":\"base64\",\"encoding\":\"base64\"}", &r);
+    o = resp_json(&r);
+    CHECK_STR(jstr(o, "stdout"), "YQBiAABj");
+    json_object_put(o);
+    resp_free(&r);
+}
+
+/* --- the client going away ---------------------------------------------------------- */
+
+static void test_exec_client_gone(void)
+{
+    struct resp r;
+    http_req(&S, "POST", "/v1/exec", "application/json",
+             "{\"command\":\"sleep 100 & sleep 100; wait\"}", 41, NULL, 300, &r);
+    CHECK(r.curl_code != 0); /* timed out */
+    resp_free(&r);
+    int left = -1;
+    for (int i = 0; i < 50 && left != 0; i++) {
+        usleep(20000);
+        left = srv_descendants(&S);
+    }
+    CHECK_INT(left, 0);
+    CHECK(srv_log_has(&S, "msg=client_gone"));
+    CHECK(srv_log_has(&S, "status=499"));
+}
+
 int main(void)
 {
     const char *args[] = {"--kill-grace-ms", "500", NULL};
@@ -207,6 +597,16 @@ int main(void)
     test_stdin_env_cwd_argv0();
     test_encodings();
     test_bad_input();
+    test_shell_option();
+    test_execfile_shell_joins_args();
+    test_kill_signal();
+    test_max_buffer_stderr_and_edges();
+    test_env_default_excludes_spawnd();
+    test_stdin_large();
+    test_stdout_closed_early();
+    test_grandchild_holds_pipe();
+    test_nul_bytes();
+    test_exec_client_gone();
     test_no_leaks();
     CHECK_INT(srv_stop(&S, 5000), 0);
     return check_status();
