@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum opt_type { OPT_LISTEN, OPT_UINT, OPT_FLAG };
+enum opt_type { OPT_LISTEN, OPT_UINT, OPT_FLAG, OPT_NAME };
 
 static const struct opt {
     const char *name; /* --name; environment SPAWND_NAME with '-' as '_' */
@@ -25,6 +25,12 @@ static const struct opt {
      UINT64_C(1) << 40, "MS", "upper bound on any run's timeout_ms; 0 = none (default 0)"},
     {"max-body-bytes", OPT_UINT, offsetof(struct server_config, max_body_bytes), 64,
      UINT64_C(1) << 30, "N", "largest JSON request body, 413 past it (default 1048576)"},
+    {"job-ttl-s", OPT_UINT, offsetof(struct server_config, job_ttl_s), 0, 30 * 86400, "S",
+     "how long an ended background job stays readable (default 300)"},
+    {"job-output-bytes", OPT_UINT, offsetof(struct server_config, job_output_bytes), 1024,
+     UINT64_C(1) << 32, "N", "output (and messages) kept per background job (default 1048576)"},
+    {"instance-id", OPT_NAME, offsetof(struct server_config, instance_id), 0, 0, "NAME",
+     "prefix of job ids ([A-Za-z0-9-], at most 32), so a proxy can route by it"},
     {"insecure", OPT_FLAG, offsetof(struct server_config, insecure), 0, 0, NULL,
      "allow a non-loopback listen address without a token"},
 };
@@ -82,6 +88,15 @@ static int set_opt(struct server_config *cfg, const struct opt *o, const char *v
         fprintf(stderr, "spawnd: %s: expected HOST:PORT, got \"%s\"\n", src, v);
         return -1;
     }
+    if (o->type == OPT_NAME) {
+        size_t n = strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-");
+        if (v[n] || n > 32) {
+            fprintf(stderr, "spawnd: %s: expected up to 32 of [A-Za-z0-9-], got \"%s\"\n", src, v);
+            return -1;
+        }
+        memcpy((char *)cfg + o->off, v, n + 1);
+        return 0;
+    }
     if (o->type == OPT_FLAG) {
         bool *b = (bool *)((char *)cfg + o->off);
         if (!v || !strcmp(v, "1") || !strcmp(v, "true")) *b = true;
@@ -112,6 +127,8 @@ enum config_result config_parse(struct server_config *cfg, int argc, char **argv
     cfg->max_jobs = 256;
     cfg->kill_grace_ms = 5000;
     cfg->max_body_bytes = 1048576;
+    cfg->job_ttl_s = 300;
+    cfg->job_output_bytes = 1048576;
 
     size_t nopts = sizeof opts / sizeof opts[0];
     for (size_t i = 0; i < nopts; i++) {

@@ -13,6 +13,9 @@ struct server_config {
     uint64_t kill_grace_ms;
     uint64_t max_timeout_ms;
     uint64_t max_body_bytes;
+    uint64_t job_ttl_s;        /* how long an ended background job stays readable */
+    uint64_t job_output_bytes; /* output (and messages) retained per background job */
+    char instance_id[64];      /* prefix of job ids; "" for none */
 };
 
 enum config_result { CONFIG_OK, CONFIG_EXIT_OK, CONFIG_BAD_USAGE };

@@ -19,13 +19,41 @@ static enum MHD_Result handle_healthz(struct http_req *r);
 static enum MHD_Result handle_version(struct http_req *r);
 
 static const struct route routes[] = {
-    {"GET", "/healthz", handle_healthz, false},
-    {"GET", "/v1/version", handle_version, false},
-    {"POST", "/v1/exec", run_exec, true},
-    {"POST", "/v1/execFile", run_execfile, true},
-    {"POST", "/v1/spawn", run_spawn, true},
-    {"POST", "/v1/pipeline", run_pipeline, true},
+    {"GET", "/healthz", handle_healthz, false, NULL},
+    {"GET", "/v1/version", handle_version, false, NULL},
+    {"POST", "/v1/exec", run_exec, true, NULL},
+    {"POST", "/v1/execFile", run_execfile, true, NULL},
+    {"POST", "/v1/spawn", run_spawn, true, NULL},
+    {"POST", "/v1/pipeline", run_pipeline, true, NULL},
+    {"POST", "/v1/fork", jobs_fork, true, NULL},
+    {"GET", "/v1/jobs", jobs_list, false, NULL},
+    {"POST", "/v1/jobs", jobs_create, true, NULL},
+    {"GET", "/v1/jobs/{id}", jobs_get, false, NULL},
+    {"DELETE", "/v1/jobs/{id}", jobs_delete, false, NULL},
+    {"GET", "/v1/jobs/{id}/output", jobs_output, false, NULL},
+    {"POST", "/v1/jobs/{id}/stdin", jobs_stdin, false, jobs_stdin_upload},
+    {"POST", "/v1/jobs/{id}/signal", jobs_signal, true, NULL},
+    {"GET", "/v1/jobs/{id}/wait", jobs_wait, false, NULL},
+    {"POST", "/v1/jobs/{id}/messages", jobs_messages_post, true, NULL},
+    {"GET", "/v1/jobs/{id}/messages", jobs_messages_get, false, NULL},
+    {"DELETE", "/v1/jobs/{id}/messages", jobs_messages_delete, false, NULL},
 };
+
+/* Whether path matches pattern; a "{id}" segment matches one non-empty
+ * segment of URL-safe characters, copied into param. */
+static bool path_match(const char *pattern, const char *path, char *param, size_t psize)
+{
+    const char *hole = strstr(pattern, "{id}");
+    if (!hole) return strcmp(pattern, path) == 0;
+    size_t pre = (size_t)(hole - pattern);
+    if (strncmp(pattern, path, pre) != 0) return false;
+    const char *seg = path + pre;
+    size_t n = strspn(seg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~");
+    if (n == 0 || n >= psize || strcmp(seg + n, hole + 4) != 0) return false;
+    memcpy(param, seg, n);
+    param[n] = 0;
+    return true;
+}
 #define NROUTES (sizeof routes / sizeof routes[0])
 
 /* --- requests ------------------------------------------------------------ */
@@ -87,6 +115,7 @@ static void on_completed(void *cls, struct MHD_Connection *con, void **con_cls,
     *con_cls = NULL;
     loop_watch_del(s->loop, &r->hup);
     run_release(r);
+    jobs_release(r);
     log_info("msg=request id=%s method=%s path=%s status=%u duration_ms=%.1f%s", r->id, r->method,
              r->path, r->status, (double)(loop_now_ns() - r->start_ns) / 1e6,
              toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
@@ -126,14 +155,14 @@ static struct MHD_Response *json_response(struct http_req *r, struct buf *body)
 static void add_error_headers(struct http_req *r, struct MHD_Response *resp, enum api_code code)
 {
     if (code == API_ERR_METHOD_NOT_ALLOWED) {
-        char allow[64] = "";
+        char allow[64] = "", param[128];
         for (size_t i = 0; i < NROUTES; i++) {
-            if (strcmp(routes[i].path, r->path) != 0) continue;
+            if (!path_match(routes[i].path, r->path, param, sizeof param)) continue;
             if (*allow) strcat(allow, ", ");
             strcat(allow, routes[i].method);
         }
         MHD_add_response_header(resp, "Allow", allow);
-    } else if (code == API_ERR_TOO_MANY_JOBS) {
+    } else if (code == API_ERR_TOO_MANY_JOBS || code == API_ERR_UNAVAILABLE) {
         MHD_add_response_header(resp, "Retry-After", "1");
     } else if (code == API_ERR_UNAUTHORIZED) {
         MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
@@ -185,6 +214,7 @@ static void prepare(struct http_req *r, unsigned status, struct MHD_Response *re
     if (r->pending) MHD_destroy_response(r->pending);
     r->pending = resp;
     r->status = status;
+    r->waiting = false;
 }
 
 void http_prepare_json(struct http_req *r, unsigned status, struct buf *body)
@@ -204,6 +234,12 @@ void http_suspend(struct http_req *r)
     if (r->suspended || !r->con) return;
     MHD_suspend_connection(r->con);
     r->suspended = true;
+}
+
+void http_wait(struct http_req *r)
+{
+    r->waiting = true;
+    http_suspend(r);
 }
 
 void http_resume(struct http_req *r)
@@ -337,7 +373,7 @@ static enum MHD_Result begin(struct http_req *r)
                                  "Host is not a loopback name and no token is configured");
     bool path_known = false;
     for (size_t i = 0; i < NROUTES; i++) {
-        if (strcmp(routes[i].path, r->path) != 0) continue;
+        if (!path_match(routes[i].path, r->path, r->param, sizeof r->param)) continue;
         path_known = true;
         if (strcmp(routes[i].method, r->method) == 0 ||
             (strcmp(r->method, "HEAD") == 0 && strcmp(routes[i].method, "GET") == 0))
@@ -377,6 +413,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         *upload_size = 0;
         return MHD_YES;
     }
+    if (*upload_size && r->route->upload) return r->route->upload(r, upload, upload_size);
     if (*upload_size) {
         if (!r->body_too_big && buf_append(&r->body, upload, *upload_size) < 0) {
             r->body_too_big = true;
@@ -394,7 +431,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         return ret;
     }
     if (r->client_gone) return MHD_NO; /* close the connection; nobody is listening */
-    if (r->run) { /* resumed early: still waiting for the job */
+    if (r->waiting) { /* resumed early: the answer is not ready yet */
         http_suspend(r);
         return MHD_YES;
     }
@@ -436,6 +473,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 int server_start(struct server *s)
 {
+    s->jobs = jobs_new(s);
+    if (!s->jobs) return -1;
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
@@ -515,10 +554,13 @@ void server_stop(struct server *s)
     for (struct http_req *r = s->reqs; r; r = r->next) {
         r->client_gone = true;
         run_release(r);
+        jobs_release(r);
         http_resume(r);
     }
     MHD_run(s->mhd);
     loop_watch_del(s->loop, &s->mhd_w);
     MHD_stop_daemon(s->mhd);
     s->mhd = NULL;
+    jobs_free(s->jobs);
+    s->jobs = NULL;
 }

@@ -26,6 +26,8 @@
 struct executor;
 struct http_req;
 struct run_state;
+struct job_req;
+struct jobs;
 
 struct server {
     struct server_config cfg;
@@ -38,18 +40,22 @@ struct server {
     bool shutting_down;
     int exit_status;
     struct loop_timer stop_t;
+    struct jobs *jobs;     /* background jobs (jobs.c) */
     struct http_req *reqs; /* every request in progress */
     unsigned nreqs;
     uint64_t nrequests;
 };
 
 typedef enum MHD_Result (*http_handler)(struct http_req *r);
+/* Takes (part of) a streamed request body; sets *size to what it left. */
+typedef enum MHD_Result (*http_upload)(struct http_req *r, const char *data, size_t *size);
 
 struct route {
     const char *method;
-    const char *path;
-    http_handler fn;
-    bool json_body; /* requires Content-Type: application/json */
+    const char *path; /* "{id}" matches one path segment, captured in http_req.param */
+    http_handler fn;  /* called once the whole body is in (or streamed) */
+    bool json_body;   /* requires Content-Type: application/json, body ≤ --max-body-bytes */
+    http_upload upload; /* the body is streamed to this instead of collected */
 };
 
 struct http_req {
@@ -58,6 +64,7 @@ struct http_req {
     struct http_req *prev, *next;
     int refs;
     const struct route *route;
+    char param[128]; /* the {id} of the path */
     char id[40];
     char method[16];
     char path[256];
@@ -68,10 +75,12 @@ struct http_req {
     unsigned status;
     struct MHD_Response *pending; /* queued when MHD calls the handler next */
     bool suspended;
+    bool waiting; /* suspended until http_prepare_* gives the answer */
     struct loop_watch hup; /* the client socket, watched while a job runs */
     bool client_gone;
     void (*on_client_gone)(struct http_req *r);
     struct run_state *run; /* run.c's state for this request */
+    struct job_req *jr;    /* jobs.c's state for this request */
 };
 
 /* Start serving on the loop. Returns 0 or -1 (after logging why). */
@@ -91,11 +100,14 @@ enum MHD_Result http_respond_code(struct http_req *r, enum api_code code, const 
 /* Answer with a response created by the caller (we take our reference). */
 enum MHD_Result http_respond(struct http_req *r, unsigned status, struct MHD_Response *resp);
 
-/* Prepare a JSON/error response to be sent after the connection is resumed. */
+/* Prepare a JSON/error response to be sent after the connection is resumed
+ * (the caller then calls http_resume). */
 void http_prepare_json(struct http_req *r, unsigned status, struct buf *body);
 void http_prepare_error(struct http_req *r, const struct api_error *err);
 
 void http_suspend(struct http_req *r);
+/* Suspend until the answer is prepared (http_prepare_*) and resumed. */
+void http_wait(struct http_req *r);
 void http_resume(struct http_req *r);
 /* Watch the client's socket; on hang-up, on_client_gone(r) is called once. */
 void http_watch_client(struct http_req *r, void (*on_gone)(struct http_req *r));
@@ -118,5 +130,26 @@ enum MHD_Result run_spawn(struct http_req *r);
 enum MHD_Result run_pipeline(struct http_req *r);
 /* A request is over: let go of its job (killing it if it still runs). */
 void run_release(struct http_req *r);
+/* Answer a failed exec_job_start: 429, 503 or the 422 spawn error. */
+enum MHD_Result run_start_failed(struct http_req *r, const struct api_request *req, int err,
+                                 size_t step);
+
+/* jobs.c: background jobs and fork. */
+struct jobs *jobs_new(struct server *s);
+void jobs_free(struct jobs *j);
+void jobs_release(struct http_req *r);
+enum MHD_Result jobs_create(struct http_req *r);
+enum MHD_Result jobs_fork(struct http_req *r);
+enum MHD_Result jobs_list(struct http_req *r);
+enum MHD_Result jobs_get(struct http_req *r);
+enum MHD_Result jobs_delete(struct http_req *r);
+enum MHD_Result jobs_output(struct http_req *r);
+enum MHD_Result jobs_stdin(struct http_req *r);
+enum MHD_Result jobs_stdin_upload(struct http_req *r, const char *data, size_t *size);
+enum MHD_Result jobs_signal(struct http_req *r);
+enum MHD_Result jobs_wait(struct http_req *r);
+enum MHD_Result jobs_messages_post(struct http_req *r);
+enum MHD_Result jobs_messages_get(struct http_req *r);
+enum MHD_Result jobs_messages_delete(struct http_req *r);
 
 #endif

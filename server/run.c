@@ -236,8 +236,8 @@ static int parse_stream_query(struct http_req *r, struct run_state *st, struct a
     return 0;
 }
 
-static enum MHD_Result start_failed(struct http_req *r, const struct api_request *req, int e,
-                                    size_t step)
+enum MHD_Result run_start_failed(struct http_req *r, const struct api_request *req, int e,
+                                 size_t step)
 {
     struct server *s = r->srv;
     if (e == -EBUSY)
@@ -293,7 +293,7 @@ static enum MHD_Result run_start(struct http_req *r, enum api_kind kind)
     if (!st->job) {
         r->run = NULL;
         free(st);
-        enum MHD_Result ret = start_failed(r, &req, e, step);
+        enum MHD_Result ret = run_start_failed(r, &req, e, step);
         api_request_free(&req);
         return ret;
     }
@@ -301,7 +301,7 @@ static enum MHD_Result run_start(struct http_req *r, enum api_kind kind)
     http_watch_client(r, on_client_gone);
 
     if (!stream) {
-        http_suspend(r);
+        http_wait(r);
         return MHD_YES;
     }
     if (!st->raw) api_event_spawn(&st->sbuf, exec_job_info(st->job), kind == API_PIPELINE);
