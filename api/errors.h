@@ -14,6 +14,7 @@ struct buf;
 
 enum api_code {
     API_ERR_INVALID_JSON,          /* 400 */
+    API_ERR_BAD_REQUEST,           /* 400: HTTP-level (framing) */
     API_ERR_INVALID_ARG_TYPE,      /* 400 */
     API_ERR_INVALID_ARG_VALUE,     /* 400 */
     API_ERR_UNAUTHORIZED,          /* 401 */

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -527,16 +529,56 @@ static int spawn_one(struct executor *ex, const struct exec_proc *p, const struc
     if (fd_chan >= 0) posix_spawn_file_actions_adddup2(&fa, fd_chan, nfds++);
     if (p->cwd) posix_spawn_file_actions_addchdir_np(&fa, p->cwd);
 
-    if (spec->uid >= 0 || spec->gid >= 0) {
-        r = shim_spawn(pid, path, &fa, &attr, p->argv, p->envp, spec->uid, spec->gid, nfds);
+    if (spec->uid >= 0 || spec->gid >= 0 || ex->cfg.nrlimits) {
+        struct shim_opts so = {spec->uid, spec->gid, ex->cfg.rlimits, ex->cfg.nrlimits};
+        r = shim_spawn(pid, path, &fa, &attr, p->argv, p->envp, &so, nfds);
     } else {
         posix_spawn_file_actions_addclosefrom_np(&fa, nfds);
         r = -posix_spawn(pid, path, &fa, &attr, p->argv, p->envp);
     }
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
-    (void)ex;
     return r;
+}
+
+/* --allow: the program, after PATH lookup and symlinks, must be listed. */
+static int policy_check(const struct executor *ex, const struct exec_proc *p)
+{
+    if (!ex->cfg.allow) return 0;
+    char path[4096], real[PATH_MAX];
+    int r = exec_path_resolve(p->file, p->envp, path, sizeof path);
+    if (r < 0) return r;
+    if (!realpath(path, real)) return -errno;
+    for (char *const *a = ex->cfg.allow; *a; a++)
+        if (strcmp(*a, real) == 0) return 0;
+    return -EXEC_EPOLICY;
+}
+
+int exec_rlimit_parse(const char *s, struct exec_rlimit *out)
+{
+    static const struct {
+        const char *name;
+        int resource;
+    } names[] = {{"nofile", RLIMIT_NOFILE}, {"nproc", RLIMIT_NPROC}, {"as", RLIMIT_AS},
+                 {"cpu", RLIMIT_CPU},       {"fsize", RLIMIT_FSIZE}, {"core", RLIMIT_CORE}};
+    const char *eq = strchr(s, '=');
+    if (!eq) return -EINVAL;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (strlen(names[i].name) != (size_t)(eq - s) || strncmp(s, names[i].name, (size_t)(eq - s)))
+            continue;
+        out->resource = names[i].resource;
+        if (strcmp(eq + 1, "unlimited") == 0) {
+            out->value = RLIM_INFINITY;
+            return 0;
+        }
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(eq + 1, &end, 10);
+        if (errno || end == eq + 1 || *end || eq[1] == '-') return -EINVAL;
+        out->value = v;
+        return 0;
+    }
+    return -EINVAL;
 }
 
 static int set_nonblock(int fd)
@@ -562,6 +604,11 @@ struct exec_job *exec_job_start(struct executor *ex, const struct exec_spec *spe
         r = -EBUSY;
         goto fail;
     }
+    for (size_t i = 0; i < n; i++) {
+        *failed_step = i;
+        if ((r = policy_check(ex, &spec->procs[i])) < 0) goto fail;
+    }
+    *failed_step = 0;
     size_t sz = sizeof *job + n * (sizeof(pid_t) + sizeof(struct exec_status) +
                                    sizeof(struct exec_proc_state)) +
                 (n + 1) * sizeof(struct exec_pipe);

@@ -91,11 +91,27 @@ struct exec_job_info {
     uint64_t start_ns, end_ns;        /* loop_now_ns() clock */
 };
 
+/* A resource limit every child gets (setrlimit in the exec shim). */
+struct exec_rlimit {
+    int resource; /* RLIMIT_NOFILE, ... */
+    uint64_t value; /* soft and hard limit */
+};
+
+/* exec_job_start's error when --allow refuses a program (not an errno). */
+#define EXEC_EPOLICY 4096
+
 struct exec_config {
     unsigned max_jobs;      /* jobs running at once; past it exec_job_start fails -EBUSY */
     uint64_t kill_grace_ms; /* from the kill signal to SIGKILL */
     uint64_t drain_ms;      /* after the last process exits, how long to wait for pipes */
+    char *const *allow;     /* NULL, or the real paths of the only programs that may run */
+    const struct exec_rlimit *rlimits; /* applied to every child */
+    size_t nrlimits;
 };
+
+/* Parse "nofile=1024" (names: nofile nproc as cpu fsize core; a value or
+ * "unlimited"). Returns 0 or -EINVAL. */
+int exec_rlimit_parse(const char *s, struct exec_rlimit *out);
 
 /* Create the executor on loop l: becomes a child subreaper and takes over
  * SIGCHLD. Returns NULL with errno set. */
@@ -107,7 +123,8 @@ unsigned exec_running(const struct executor *ex);
 /* Start a job. On success returns it holding one reference for the caller
  * (drop it with exec_job_unref) and callbacks will follow. On failure returns
  * NULL, sets *err to a negative errno and *failed_step to the step that
- * could not start; nothing is left running. -EBUSY means max_jobs. */
+ * could not start; nothing is left running. -EBUSY means max_jobs,
+ * -EXEC_EPOLICY that --allow refused the program of *failed_step. */
 struct exec_job *exec_job_start(struct executor *ex, const struct exec_spec *spec,
                                 const struct exec_job_cb *cb, void *ctx, int *err,
                                 size_t *failed_step);

@@ -1,5 +1,7 @@
 #include "shim.h"
 
+#include "exec.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -7,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define SHIM_MARK "spawnd-exec-shim"
@@ -16,26 +20,37 @@
 extern char **environ;
 
 int shim_spawn(pid_t *pid, const char *path, posix_spawn_file_actions_t *fa,
-               posix_spawnattr_t *attr, char *const argv[], char *const envp[], int64_t uid,
-               int64_t gid, int nfds)
+               posix_spawnattr_t *attr, char *const argv[], char *const envp[],
+               const struct shim_opts *o, int nfds)
 {
+    /* argv: MARK report-fd parent-pid uid gid nrlimits (res value)... path argv... */
     size_t argc = 0;
     while (argv[argc])
         argc++;
-    if (argc + 6 > SHIM_MAX_ARGS) return -E2BIG;
-    char uids[24], gids[24], rfd[12];
-    snprintf(uids, sizeof uids, "%" PRId64, uid);
-    snprintf(gids, sizeof gids, "%" PRId64, gid);
-    snprintf(rfd, sizeof rfd, "%d", nfds);
-    const char **sargv = calloc(argc + 6, sizeof *sargv);
-    if (!sargv) return -ENOMEM;
-    sargv[0] = SHIM_MARK;
-    sargv[1] = rfd;
-    sargv[2] = uids;
-    sargv[3] = gids;
-    sargv[4] = path;
+    size_t head = 7 + 2 * o->nrlimits;
+    if (argc + head + 1 > SHIM_MAX_ARGS) return -E2BIG;
+    char nums[6 + 2 * 16][24];
+    const char **sargv = calloc(argc + head + 1, sizeof *sargv);
+    if (!sargv || o->nrlimits > 16) {
+        free(sargv);
+        return -ENOMEM;
+    }
+    size_t k = 0, m = 0;
+    sargv[k++] = SHIM_MARK;
+#define NUM(fmt, v) (snprintf(nums[m], sizeof nums[m], fmt, v), sargv[k++] = nums[m++])
+    NUM("%d", nfds);
+    NUM("%d", (int)getpid());
+    NUM("%" PRId64, o->uid);
+    NUM("%" PRId64, o->gid);
+    NUM("%zu", o->nrlimits);
+    for (size_t i = 0; i < o->nrlimits; i++) {
+        NUM("%d", o->rlimits[i].resource);
+        NUM("%" PRIu64, o->rlimits[i].value);
+    }
+#undef NUM
+    sargv[k++] = path;
     for (size_t i = 0; i <= argc; i++)
-        sargv[5 + i] = argv[i];
+        sargv[k + i] = argv[i];
 
     int rep[2];
     if (pipe2(rep, O_CLOEXEC) < 0) {
@@ -70,17 +85,30 @@ static void shim_fail(int err)
 
 void shim_main_if_invoked(int argc, char **argv)
 {
-    if (argc < 6 || strcmp(argv[0], SHIM_MARK) != 0) return;
-    report_fd = atoi(argv[1]);
-    long long uid = strtoll(argv[2], NULL, 10), gid = strtoll(argv[3], NULL, 10);
-    const char *path = argv[4];
+    if (argc < 8 || strcmp(argv[0], SHIM_MARK) != 0) return;
+    int a = 1;
+    report_fd = atoi(argv[a++]);
+    pid_t parent = (pid_t)atoi(argv[a++]);
+    long long uid = strtoll(argv[a++], NULL, 10), gid = strtoll(argv[a++], NULL, 10);
+    int nrl = atoi(argv[a++]);
     if (fcntl(report_fd, F_SETFD, FD_CLOEXEC) < 0) _exit(127);
+    for (int i = 0; i < nrl && a + 1 < argc; i++, a += 2) {
+        rlim_t v = (rlim_t)strtoull(argv[a + 1], NULL, 10);
+        struct rlimit rl = {v, v};
+        if (setrlimit(atoi(argv[a]), &rl) < 0) shim_fail(errno);
+    }
+    if (a >= argc) shim_fail(EINVAL);
+    const char *path = argv[a++];
     if (gid >= 0 || uid >= 0) {
         if (setgroups(0, NULL) < 0 && errno != EPERM) shim_fail(errno);
     }
     if (gid >= 0 && setgid((gid_t)gid) < 0) shim_fail(errno);
     if (uid >= 0 && setuid((uid_t)uid) < 0) shim_fail(errno);
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) shim_fail(errno);
-    execve(path, argv + 5, environ);
+    /* Die with spawnd. Set after the credential changes (they clear it), and
+     * checked against the race where spawnd died before it was set. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) shim_fail(errno);
+    if (getppid() != parent) _exit(127);
+    execve(path, argv + a, environ);
     shim_fail(errno);
 }

@@ -13,14 +13,24 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+struct exec_rlimit;
+
+/* What the shim does before it execs. */
+struct shim_opts {
+    int64_t uid, gid; /* -1: unchanged */
+    const struct exec_rlimit *rlimits;
+    size_t nrlimits;
+};
+
 /* posix_spawn path through the shim with the given file actions and
- * attributes (which this call extends). uid/gid -1: unchanged. nfds is the
- * number of descriptors the child keeps (0..nfds-1); the report descriptor
- * is nfds and everything above is closed.
+ * attributes (which this call extends). nfds is the number of descriptors
+ * the child keeps (0..nfds-1); the report descriptor is nfds and everything
+ * above is closed. The shim also asks for SIGKILL when spawnd dies
+ * (PR_SET_PDEATHSIG), so its child does not outlive a killed spawnd.
  * Returns 0 or a negative errno (from the shim's own steps or from exec). */
 int shim_spawn(pid_t *pid, const char *path, posix_spawn_file_actions_t *fa,
-               posix_spawnattr_t *attr, char *const argv[], char *const envp[], int64_t uid,
-               int64_t gid, int nfds);
+               posix_spawnattr_t *attr, char *const argv[], char *const envp[],
+               const struct shim_opts *o, int nfds);
 
 /* When spawnd was started as a shim (argv[0] is the shim's marker), do the
  * shim's work and exec; never returns in that case. Returns otherwise. */

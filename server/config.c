@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum opt_type { OPT_LISTEN, OPT_UINT, OPT_FLAG, OPT_NAME };
+enum opt_type { OPT_LISTEN, OPT_UINT, OPT_FLAG, OPT_NAME, OPT_PATH, OPT_LIST };
 
 static const struct opt {
     const char *name; /* --name; environment SPAWND_NAME with '-' as '_' */
@@ -31,6 +31,24 @@ static const struct opt {
      UINT64_C(1) << 32, "N", "output (and messages) kept per background job (default 1048576)"},
     {"instance-id", OPT_NAME, offsetof(struct server_config, instance_id), 0, 0, "NAME",
      "prefix of job ids ([A-Za-z0-9-], at most 32), so a proxy can route by it"},
+    {"token-file", OPT_PATH, offsetof(struct server_config, token_file), 0, 0, "FILE",
+     "accepted bearer tokens, one per line; re-read on SIGHUP (SPAWND_TOKEN gives one)"},
+    {"tls-cert", OPT_PATH, offsetof(struct server_config, tls_cert), 0, 0, "FILE",
+     "serve HTTPS (TLS 1.2+) with this PEM certificate chain (needs --tls-key)"},
+    {"tls-key", OPT_PATH, offsetof(struct server_config, tls_key), 0, 0, "FILE",
+     "the PEM private key of --tls-cert"},
+    {"allow", OPT_LIST, offsetof(struct server_config, allow), 0, 0, "PROGRAM",
+     "repeatable: only these programs may run (after PATH lookup and realpath)"},
+    {"env-allow", OPT_LIST, offsetof(struct server_config, env_allow), 0, 0, "NAME",
+     "repeatable: the children's default environment keeps only these variables"},
+    {"rlimit", OPT_LIST, offsetof(struct server_config, rlimits), 0, 0, "NAME=VALUE",
+     "repeatable: a resource limit for every child (nofile nproc as cpu fsize core)"},
+    {"max-connections", OPT_UINT, offsetof(struct server_config, max_connections), 1, 1000000, "N",
+     "open HTTP connections at most (default 8192)"},
+    {"max-connections-per-ip", OPT_UINT, offsetof(struct server_config, max_connections_per_ip), 0,
+     1000000, "N", "open HTTP connections per client address; 0 = no limit (default 0)"},
+    {"request-timeout-ms", OPT_UINT, offsetof(struct server_config, request_timeout_ms), 100,
+     3600000, "MS", "deadline for receiving a request's headers and JSON body (default 10000)"},
     {"insecure", OPT_FLAG, offsetof(struct server_config, insecure), 0, 0, NULL,
      "allow a non-loopback listen address without a token"},
 };
@@ -51,6 +69,18 @@ static void usage(FILE *f)
             "show the version and exit");
     fprintf(f, "\nexit status: 0 after a clean shutdown (SIGTERM/SIGINT), 2 for a bad\n"
                "command line or refused configuration, 1 for anything else.\n");
+}
+
+void config_free(struct server_config *cfg)
+{
+    struct strlist *lists[] = {&cfg->allow, &cfg->env_allow, &cfg->rlimits};
+    for (size_t i = 0; i < 3; i++) {
+        for (size_t k = 0; k < lists[i]->n; k++)
+            free(lists[i]->v[k]);
+        free(lists[i]->v);
+        lists[i]->v = NULL;
+        lists[i]->n = 0;
+    }
 }
 
 bool config_host_is_loopback(const char *host)
@@ -88,6 +118,26 @@ static int set_opt(struct server_config *cfg, const struct opt *o, const char *v
         fprintf(stderr, "spawnd: %s: expected HOST:PORT, got \"%s\"\n", src, v);
         return -1;
     }
+    if (o->type == OPT_PATH) {
+        if (!*v || strlen(v) >= 4096) {
+            fprintf(stderr, "spawnd: %s: expected a file name\n", src);
+            return -1;
+        }
+        strcpy((char *)cfg + o->off, v);
+        return 0;
+    }
+    if (o->type == OPT_LIST) {
+        struct strlist *l = (struct strlist *)((char *)cfg + o->off);
+        char **nv = realloc(l->v, (l->n + 2) * sizeof *nv);
+        if (!nv || !*v) {
+            fprintf(stderr, "spawnd: %s: expected a value\n", src);
+            return -1;
+        }
+        l->v = nv;
+        l->v[l->n++] = strdup(v);
+        l->v[l->n] = NULL;
+        return 0;
+    }
     if (o->type == OPT_NAME) {
         size_t n = strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-");
         if (v[n] || n > 32) {
@@ -121,7 +171,7 @@ static int set_opt(struct server_config *cfg, const struct opt *o, const char *v
 
 enum config_result config_parse(struct server_config *cfg, int argc, char **argv)
 {
-    memset(cfg, 0, sizeof *cfg);
+    memset(cfg, 0, sizeof *cfg); /* the lists start empty */
     strcpy(cfg->listen_host, "127.0.0.1");
     cfg->listen_port = 8080;
     cfg->max_jobs = 256;
@@ -129,6 +179,8 @@ enum config_result config_parse(struct server_config *cfg, int argc, char **argv
     cfg->max_body_bytes = 1048576;
     cfg->job_ttl_s = 300;
     cfg->job_output_bytes = 1048576;
+    cfg->max_connections = 8192;
+    cfg->request_timeout_ms = 10000;
 
     size_t nopts = sizeof opts / sizeof opts[0];
     for (size_t i = 0; i < nopts; i++) {
@@ -138,8 +190,22 @@ enum config_result config_parse(struct server_config *cfg, int argc, char **argv
             env[7 + k] = c == '-' ? '_' : (char)(c >= 'a' && c <= 'z' ? c - 32 : c);
         }
         const char *v = getenv(env);
-        if (v && set_opt(cfg, &opts[i], v, env) < 0) return CONFIG_BAD_USAGE;
+        if (!v) continue;
+        if (opts[i].type != OPT_LIST) {
+            if (set_opt(cfg, &opts[i], v, env) < 0) return CONFIG_BAD_USAGE;
+            continue;
+        }
+        char *copy = strdup(v), *save = NULL;
+        for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
+            if (set_opt(cfg, &opts[i], t, env) < 0) {
+                free(copy);
+                return CONFIG_BAD_USAGE;
+            }
+        free(copy);
     }
+    cfg->token = getenv("SPAWND_TOKEN");
+    if (cfg->token && !*cfg->token) cfg->token = NULL;
+    bool list_from_flags[sizeof opts / sizeof opts[0]] = {false};
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -174,14 +240,26 @@ enum config_result config_parse(struct server_config *cfg, int argc, char **argv
         }
         char src[80];
         snprintf(src, sizeof src, "--%s", o->name);
+        if (o->type == OPT_LIST && !list_from_flags[o - opts]) { /* flags win over the env */
+            list_from_flags[o - opts] = true;
+            struct strlist *l = (struct strlist *)((char *)cfg + o->off);
+            for (size_t k = 0; k < l->n; k++)
+                free(l->v[k]);
+            l->n = 0;
+        }
         if (set_opt(cfg, o, val, src) < 0) return CONFIG_BAD_USAGE;
     }
 
-    if (!config_host_is_loopback(cfg->listen_host) && !cfg->insecure) {
+    if (!config_host_is_loopback(cfg->listen_host) && !cfg->insecure && !cfg->token &&
+        !*cfg->token_file) {
         fprintf(stderr,
                 "spawnd: refusing to listen on non-loopback address %s without a token "
-                "(pass --insecure to allow it)\n",
+                "(give --token-file or SPAWND_TOKEN, or pass --insecure)\n",
                 cfg->listen_host);
+        return CONFIG_BAD_USAGE;
+    }
+    if (!*cfg->tls_cert != !*cfg->tls_key) {
+        fprintf(stderr, "spawnd: --tls-cert and --tls-key go together\n");
         return CONFIG_BAD_USAGE;
     }
     return CONFIG_OK;

@@ -10,12 +10,16 @@
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 
 #include "api/encode.h"
+#include "server/auth.h"
 #include "common/log.h"
 #include "executor/exec.h"
 
 static enum MHD_Result handle_healthz(struct http_req *r);
+static void deadline_stop(struct http_req *r);
+static void deadline_restart(struct http_req *r);
 static enum MHD_Result handle_version(struct http_req *r);
 
 static const struct route routes[] = {
@@ -116,6 +120,7 @@ static void on_completed(void *cls, struct MHD_Connection *con, void **con_cls,
     loop_watch_del(s->loop, &r->hup);
     run_release(r);
     jobs_release(r);
+    if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) deadline_restart(r);
     log_info("msg=request id=%s method=%s path=%s status=%u duration_ms=%.1f%s", r->id, r->method,
              r->path, r->status, (double)(loop_now_ns() - r->start_ns) / 1e6,
              toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
@@ -363,14 +368,53 @@ static bool is_json_type(const char *ct)
     return *ct == 0 || *ct == ';';
 }
 
+struct framing {
+    int content_length, transfer_encoding;
+    bool bad_te;
+};
+
+static enum MHD_Result framing_iter(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    struct framing *f = cls;
+    if (strcasecmp(key, "Content-Length") == 0) f->content_length++;
+    if (strcasecmp(key, "Transfer-Encoding") == 0) {
+        f->transfer_encoding++;
+        if (strcasecmp(value, "chunked") != 0) f->bad_te = true;
+    }
+    return MHD_YES;
+}
+
+/* Request shapes that proxies and servers may read differently (request
+ * smuggling) are refused outright. */
+static bool framing_ok(struct http_req *r)
+{
+    struct framing f = {0, 0, false};
+    MHD_get_connection_values(r->con, MHD_HEADER_KIND, framing_iter, &f);
+    return f.content_length <= 1 && f.transfer_encoding <= 1 && !f.bad_te &&
+           !(f.content_length && f.transfer_encoding);
+}
+
 static enum MHD_Result begin(struct http_req *r)
 {
     struct server *s = r->srv;
+    if (!framing_ok(r))
+        return http_respond_code(r, API_ERR_BAD_REQUEST,
+                                 "ambiguous request framing (Content-Length/Transfer-Encoding)");
     if (s->shutting_down)
         return http_respond_code(r, API_ERR_SHUTTING_DOWN, "spawnd is shutting down");
-    if (!host_allowed(r))
+    if (s->auth) {
+        /* Everything but the health check needs a token; a token is only
+         * ever taken from the Authorization header, never the query. */
+        const char *h = MHD_lookup_connection_value(r->con, MHD_HEADER_KIND, "Authorization");
+        if (strcmp(r->path, "/healthz") != 0 && !auth_check(s->auth, h))
+            return http_respond_code(r, API_ERR_UNAUTHORIZED,
+                                     h ? "the bearer token is not accepted"
+                                       : "an Authorization: Bearer token is required");
+    } else if (!host_allowed(r)) {
         return http_respond_code(r, API_ERR_FORBIDDEN,
                                  "Host is not a loopback name and no token is configured");
+    }
     bool path_known = false;
     for (size_t i = 0; i < NROUTES; i++) {
         if (!path_match(routes[i].path, r->path, r->param, sizeof r->param)) continue;
@@ -407,7 +451,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         r = req_new(s, con, method, url);
         if (!r) return MHD_NO;
         *con_cls = r;
-        return begin(r);
+        enum MHD_Result ret = begin(r);
+        if (r->queued || !r->route || !r->route->json_body) deadline_stop(r);
+        return ret;
     }
     if (r->queued) { /* answered early (413, 415...): ignore the rest of the body */
         *upload_size = 0;
@@ -435,10 +481,95 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         http_suspend(r);
         return MHD_YES;
     }
+    deadline_stop(r);
     if (r->body_too_big)
         return http_respond_code(r, API_ERR_PAYLOAD_TOO_LARGE, "request body over %llu bytes",
                                  (unsigned long long)s->cfg.max_body_bytes);
     return r->route->fn(r);
+}
+
+/* --- connections: the deadline for receiving a request ---------------------- */
+
+/* libmicrohttpd's own timeout is reset by every byte, so a client trickling
+ * its headers one line every few seconds would hold a connection forever.
+ * Each connection gets a deadline for a whole request (headers, and a JSON
+ * body) instead; past it the socket is shut down and MHD closes it. */
+struct http_conn {
+    struct server *srv;
+    int fd;
+    struct loop_timer deadline;
+};
+
+static void on_deadline(struct loop_timer *t)
+{
+    struct http_conn *c = (struct http_conn *)((char *)t - offsetof(struct http_conn, deadline));
+    log_info("msg=request_deadline fd=%d", c->fd);
+    shutdown(c->fd, SHUT_RDWR);
+    loop_timer_start(c->srv->loop, &c->srv->mhd_t, 0);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *con, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct server *s = cls;
+    struct http_conn *c = *socket_context;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(con, MHD_CONNECTION_INFO_CONNECTION_FD);
+        c = calloc(1, sizeof *c);
+        if (!c || !ci) {
+            free(c);
+            return;
+        }
+        c->srv = s;
+        c->fd = ci->connect_fd;
+        loop_timer_init(&c->deadline, on_deadline);
+        loop_timer_start(s->loop, &c->deadline, s->cfg.request_timeout_ms);
+        *socket_context = c;
+    } else if (c) {
+        loop_timer_stop(s->loop, &c->deadline);
+        free(c);
+        *socket_context = NULL;
+    }
+}
+
+static struct http_conn *conn_of(struct http_req *r)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->con, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* The request is in (or its body is a stream, which has no deadline). */
+static void deadline_stop(struct http_req *r)
+{
+    struct http_conn *c = conn_of(r);
+    if (c) loop_timer_stop(r->srv->loop, &c->deadline);
+}
+
+/* The next request on a kept-alive connection must come in time too. */
+static void deadline_restart(struct http_req *r)
+{
+    struct http_conn *c = conn_of(r);
+    if (c) loop_timer_start(r->srv->loop, &c->deadline, r->srv->cfg.request_timeout_ms);
+}
+
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        fprintf(stderr, "spawnd: %s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    struct buf b;
+    buf_init(&b, 1 << 20);
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        if (buf_append(&b, chunk, n) < 0) break;
+    fclose(f);
+    if (!b.data) buf_append(&b, "", 0);
+    return b.data;
 }
 
 /* --- the daemon on the loop ------------------------------------------------ */
@@ -493,11 +624,40 @@ int server_start(struct server *s)
         log_error("msg=\"bad listen address\" host=%s", s->cfg.listen_host);
         return -1;
     }
-    s->mhd = MHD_start_daemon(
-        flags, (uint16_t)s->cfg.listen_port, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
-        mhd_log, s, MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-        (unsigned)1024, MHD_OPTION_END);
+    struct MHD_OptionItem ops[16] = {
+        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, s},
+        {MHD_OPTION_SOCK_ADDR, 0, &ss},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s},
+        /* Idle keep-alive connections and stalled responses; the deadline
+         * for receiving a request is spawnd's own (on_deadline). */
+        {MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL},
+        {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)s->cfg.max_connections, NULL},
+        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)s->cfg.max_connections_per_ip, NULL},
+        {MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL},
+    };
+    size_t nops = 8;
+    char *cert = NULL, *key = NULL;
+    if (*s->cfg.tls_cert) {
+        cert = read_file(s->cfg.tls_cert);
+        key = read_file(s->cfg.tls_key);
+        if (!cert || !key) {
+            free(cert);
+            free(key);
+            return -1;
+        }
+        flags |= MHD_USE_TLS;
+        ops[nops++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, cert};
+        ops[nops++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, key};
+        ops[nops++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
+                                              "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"};
+    }
+    ops[nops] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    s->mhd = MHD_start_daemon(flags, (uint16_t)s->cfg.listen_port, NULL, NULL, on_request, s,
+                              MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
+    if (key) explicit_bzero(key, strlen(key));
+    free(cert);
+    free(key);
     if (!s->mhd) {
         log_error("msg=\"cannot listen\" address=%s:%u", s->cfg.listen_host, s->cfg.listen_port);
         return -1;

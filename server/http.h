@@ -28,6 +28,7 @@ struct http_req;
 struct run_state;
 struct job_req;
 struct jobs;
+struct auth;
 
 struct server {
     struct server_config cfg;
@@ -41,6 +42,7 @@ struct server {
     int exit_status;
     struct loop_timer stop_t;
     struct jobs *jobs;     /* background jobs (jobs.c) */
+    struct auth *auth;     /* NULL when no token is configured */
     struct http_req *reqs; /* every request in progress */
     unsigned nreqs;
     uint64_t nrequests;

@@ -243,6 +243,9 @@ enum MHD_Result run_start_failed(struct http_req *r, const struct api_request *r
     if (e == -EBUSY)
         return http_respond_code(r, API_ERR_TOO_MANY_JOBS, "%llu jobs are running (--max-jobs)",
                                  (unsigned long long)s->cfg.max_jobs);
+    if (e == -EXEC_EPOLICY)
+        return http_respond_code(r, API_ERR_FORBIDDEN, "%.200s is not an allowed program (--allow)",
+                                 req->spec.procs[step].file);
     if (e == -EMFILE || e == -ENFILE || e == -ENOMEM)
         return http_respond_code(r, API_ERR_UNAVAILABLE, "spawnd is out of resources: %s",
                                  strerror(-e));

@@ -357,8 +357,11 @@ static void test_env_default_excludes_spawnd(void)
     const char *env[] = {"SPAWND_SECRET=x", "SPAWND_TOKEN=hunter2", "SPAWND_MAX_JOBS=50",
                          "IT_EXEC_VISIBLE=yes", "XSPAWND_OK=1", NULL};
     srv_start_env(&E, NULL, env);
+    /* SPAWND_TOKEN turns authentication on: every request carries it. */
+    const char *const auth[] = {"Authorization: Bearer hunter2", NULL};
+#define POST(path, json) http_req(&E, "POST", path, "application/json", json, strlen(json), auth, 0, &r)
     struct resp r;
-    http_post_json(&E, "/v1/execFile", "{\"file\":\"env\"}", &r);
+    POST("/v1/execFile", "{\"file\":\"env\"}");
     CHECK_INT(r.status, 200);
     json_object *o = resp_json(&r);
     const char *out = jstr(o, "stdout");
@@ -369,22 +372,23 @@ static void test_env_default_excludes_spawnd(void)
     json_object_put(o);
     resp_free(&r);
     /* The same default for exec (through the shell) and for every pipeline step. */
-    http_post_json(&E, "/v1/exec", "{\"command\":\"echo \\\"[$SPAWND_SECRET][$IT_EXEC_VISIBLE]\\\"\"}", &r);
+    POST("/v1/exec", "{\"command\":\"echo \\\"[$SPAWND_SECRET][$IT_EXEC_VISIBLE]\\\"\"}");
     o = resp_json(&r);
     CHECK_STR(jstr(o, "stdout"), "[][yes]\n");
     json_object_put(o);
     resp_free(&r);
-    http_post_json(&E, "/v1/pipeline",
-                   "{\"steps\":[{\"command\":\"env\"},{\"command\":\"grep\",\"args\":[\"-c\",\"^SPAWND_\"]}]}", &r);
+    POST("/v1/pipeline",
+                   "{\"steps\":[{\"command\":\"env\"},{\"command\":\"grep\",\"args\":[\"-c\",\"^SPAWND_\"]}]}");
     CHECK_HAS(r.body.data, "{\"event\":\"stdout\",\"data\":\"0\\n\"}");
     resp_free(&r);
     /* An explicit env replaces it entirely. */
-    http_post_json(&E, "/v1/execFile", "{\"file\":\"/usr/bin/env\",\"env\":{\"ONLY\":\"1\"}}", &r);
+    POST("/v1/execFile", "{\"file\":\"/usr/bin/env\",\"env\":{\"ONLY\":\"1\"}}");
     o = resp_json(&r);
     CHECK_STR(jstr(o, "stdout"), "ONLY=1\n");
     json_object_put(o);
     resp_free(&r);
     CHECK_INT(srv_stop(&E, 5000), 0);
+#undef POST
 }
 
 /* --- stdin ---------------------------------------------------------------------- */

@@ -13,6 +13,7 @@ static void test_table(void)
         const char *name;
     } want[] = {
         {API_ERR_INVALID_JSON, 400, "ERR_INVALID_JSON"},
+        {API_ERR_BAD_REQUEST, 400, "ERR_BAD_REQUEST"},
         {API_ERR_INVALID_ARG_TYPE, 400, "ERR_INVALID_ARG_TYPE"},
         {API_ERR_INVALID_ARG_VALUE, 400, "ERR_INVALID_ARG_VALUE"},
         {API_ERR_UNAUTHORIZED, 401, "ERR_UNAUTHORIZED"},
