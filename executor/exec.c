@@ -74,9 +74,13 @@ struct exec_job {
     struct exec_job *prev, *next; /* every job not yet freed */
 };
 
+const double exec_duration_bounds[EXEC_DURATION_BUCKETS] = {0.005, 0.01, 0.025, 0.05, 0.1,
+                                                           0.25,  0.5,  1,     5,    30};
+
 struct executor {
     struct loop *loop;
     struct exec_config cfg;
+    struct exec_stats stats;
     unsigned nrunning;
     struct exec_job *jobs;
     struct exec_proc_state *by_pid[PID_BUCKETS];
@@ -159,6 +163,11 @@ const struct exec_job_info *exec_job_info(const struct exec_job *job)
     return &job->info;
 }
 
+const struct exec_stats *exec_stats(const struct executor *ex)
+{
+    return &ex->stats;
+}
+
 unsigned exec_running(const struct executor *ex)
 {
     return ex->nrunning;
@@ -236,6 +245,8 @@ static void on_pipe(struct loop_watch *w, uint32_t revents)
         job_finish_if_done(job);
         return;
     }
+    if (p->stream == EXEC_STDOUT) ex->stats.stdout_bytes += (uint64_t)n;
+    else ex->stats.stderr_bytes += (uint64_t)n;
     exec_job_ref(job);
     if (job->cb && job->cb->on_output)
         job->cb->on_output(job, job->ctx, p->stream, p->step, ex->scratch, (size_t)n);
@@ -363,6 +374,7 @@ static ssize_t channel_read(struct exec_job *job)
         channel_close(job);
         return 0;
     }
+    ex->stats.channel_bytes += (uint64_t)n;
     exec_job_ref(job);
     if (job->cb && job->cb->on_output)
         job->cb->on_output(job, job->ctx, EXEC_CHANNEL, 0, ex->scratch, (size_t)n);
@@ -432,6 +444,13 @@ static void job_finish_if_done(struct exec_job *job)
     loop_timer_stop(ex->loop, &job->drain);
     job_close_stdin(job);
     ex->nrunning--;
+    double secs = (double)(job->info.end_ns - job->info.start_ns) / 1e9;
+    size_t b = 0;
+    while (b < EXEC_DURATION_BUCKETS && secs > exec_duration_bounds[b])
+        b++;
+    ex->stats.duration_count[b]++;
+    ex->stats.duration_sum += secs;
+    ex->stats.jobs_ended++;
     const struct exec_status *st = &job->status[job->info.nprocs - 1];
     log_info("msg=job.end job=%s pid=%d exit_code=%d signal=%s timed_out=%d killed=%d "
              "duration_ms=%.1f",

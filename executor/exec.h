@@ -158,6 +158,17 @@ int exec_job_send(struct exec_job *job, const char *data, size_t n);
 void exec_job_close_channel(struct exec_job *job);
 bool exec_job_channel_open(const struct exec_job *job);
 
+/* What the executor has done since it started, for metrics. */
+#define EXEC_DURATION_BUCKETS 10
+extern const double exec_duration_bounds[EXEC_DURATION_BUCKETS]; /* seconds, ascending */
+struct exec_stats {
+    uint64_t jobs_ended;
+    uint64_t stdout_bytes, stderr_bytes, channel_bytes;
+    uint64_t duration_count[EXEC_DURATION_BUCKETS + 1]; /* per bucket; the last is +Inf */
+    double duration_sum;                                  /* seconds */
+};
+const struct exec_stats *exec_stats(const struct executor *ex);
+
 /* Kill every running job (server shutdown). */
 void exec_kill_all(struct executor *ex);
 

@@ -11,6 +11,7 @@
 #include <sys/epoll.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "api/encode.h"
 #include "server/auth.h"
@@ -25,6 +26,7 @@ static enum MHD_Result handle_version(struct http_req *r);
 static const struct route routes[] = {
     {"GET", "/healthz", handle_healthz, false, NULL},
     {"GET", "/v1/version", handle_version, false, NULL},
+    {"GET", "/metrics", metrics_handle, false, NULL},
     {"POST", "/v1/exec", run_exec, true, NULL},
     {"POST", "/v1/execFile", run_execfile, true, NULL},
     {"POST", "/v1/spawn", run_spawn, true, NULL},
@@ -121,6 +123,7 @@ static void on_completed(void *cls, struct MHD_Connection *con, void **con_cls,
     run_release(r);
     jobs_release(r);
     if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) deadline_restart(r);
+    metrics_http(&s->metrics, r->status);
     log_info("msg=request id=%s method=%s path=%s status=%u duration_ms=%.1f%s", r->id, r->method,
              r->path, r->status, (double)(loop_now_ns() - r->start_ns) / 1e6,
              toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
@@ -606,6 +609,7 @@ int server_start(struct server *s)
 {
     s->jobs = jobs_new(s);
     if (!s->jobs) return -1;
+    s->metrics.start_wall_s = (uint64_t)time(NULL);
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;

@@ -22,6 +22,7 @@
 #include "common/buf.h"
 #include "executor/loop.h"
 #include "server/config.h"
+#include "server/metrics.h"
 
 struct executor;
 struct http_req;
@@ -43,6 +44,7 @@ struct server {
     struct loop_timer stop_t;
     struct jobs *jobs;     /* background jobs (jobs.c) */
     struct auth *auth;     /* NULL when no token is configured */
+    struct metrics metrics;
     struct http_req *reqs; /* every request in progress */
     unsigned nreqs;
     uint64_t nrequests;
@@ -124,6 +126,9 @@ void http_add_common_headers(struct http_req *r, struct MHD_Response *resp, cons
 
 void http_req_ref(struct http_req *r);
 void http_req_unref(struct http_req *r);
+
+/* metrics.c: GET /metrics. */
+enum MHD_Result metrics_handle(struct http_req *r);
 
 /* run.c: the handlers that run processes. */
 enum MHD_Result run_exec(struct http_req *r);

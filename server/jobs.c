@@ -454,6 +454,7 @@ static enum MHD_Result create(struct http_req *r, enum api_kind kind)
         return ret;
     }
     api_request_free(&req);
+    metrics_job_started(&s->metrics, j->kind);
     j->started_wall = wall_ns();
     j->listed = true;
     j->next = js->head;

@@ -240,6 +240,9 @@ enum MHD_Result run_start_failed(struct http_req *r, const struct api_request *r
                                  size_t step)
 {
     struct server *s = r->srv;
+    metrics_spawn_failed(&s->metrics, e == -EBUSY        ? "EBUSY"
+                                      : e == -EXEC_EPOLICY ? "EPOLICY"
+                                                           : api_errno_name(-e));
     if (e == -EBUSY)
         return http_respond_code(r, API_ERR_TOO_MANY_JOBS, "%llu jobs are running (--max-jobs)",
                                  (unsigned long long)s->cfg.max_jobs);
@@ -301,6 +304,7 @@ static enum MHD_Result run_start(struct http_req *r, enum api_kind kind)
         return ret;
     }
     api_request_free(&req); /* the executor copied what it keeps */
+    metrics_job_started(&s->metrics, kind);
     http_watch_client(r, on_client_gone);
 
     if (!stream) {
