@@ -146,8 +146,9 @@ void http_add_common_headers(struct http_req *r, struct MHD_Response *resp, cons
 
 static struct MHD_Response *json_response(struct http_req *r, struct buf *body)
 {
-    /* The body's memory is handed to MHD, which free()s it. */
-    if (buf_appendc(body, '\n') < 0) body->len = body->len; /* over the cap: send as is */
+    /* The body's memory is handed to MHD, which free()s it. Past the cap the
+     * newline is simply left out. */
+    (void)buf_appendc(body, '\n');
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(body->len, body->data, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
@@ -195,6 +196,24 @@ enum MHD_Result http_respond(struct http_req *r, unsigned status, struct MHD_Res
     enum MHD_Result ret = MHD_queue_response(r->con, status, resp);
     MHD_destroy_response(resp);
     return ret;
+}
+
+static void stream_free(void *cls)
+{
+    http_req_unref(cls);
+}
+
+struct MHD_Response *http_stream_response(struct http_req *r, MHD_ContentReaderCallback reader,
+                                          const char *ctype)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, reader, r, stream_free);
+    if (!resp) return NULL;
+    http_req_ref(r);
+    http_add_common_headers(r, resp, ctype);
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    MHD_add_response_header(resp, "X-Accel-Buffering", "no"); /* nginx: do not buffer it */
+    return resp;
 }
 
 enum MHD_Result http_respond_json(struct http_req *r, unsigned status, struct buf *body)
@@ -441,6 +460,12 @@ static enum MHD_Result begin(struct http_req *r)
                                      "request body over %llu bytes",
                                      (unsigned long long)s->cfg.max_body_bytes);
     }
+    /* A streamed body's target is checked now: MHD only takes an answer
+     * before the body starts or after it has all arrived. */
+    if (r->route->upload) {
+        size_t none = 0;
+        return r->route->upload(r, NULL, &none);
+    }
     return MHD_YES;
 }
 
@@ -462,7 +487,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         *upload_size = 0;
         return MHD_YES;
     }
-    if (*upload_size && r->route->upload) return r->route->upload(r, upload, upload_size);
+    if (*upload_size && r->route->upload) {
+        enum MHD_Result ret = r->route->upload(r, upload, upload_size);
+        if (r->queued) *upload_size = 0; /* answered (an error): the rest is ignored */
+        return ret;
+    }
     if (*upload_size) {
         if (!r->body_too_big && buf_append(&r->body, upload, *upload_size) < 0) {
             r->body_too_big = true;

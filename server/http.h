@@ -51,7 +51,10 @@ struct server {
 };
 
 typedef enum MHD_Result (*http_handler)(struct http_req *r);
-/* Takes (part of) a streamed request body; sets *size to what it left. */
+/* Takes (part of) a streamed request body; sets *size to what it left.
+ * Called first with data NULL once the headers are in, when it may still
+ * answer (an error); later calls must not answer: MHD refuses a response
+ * while the body is arriving. */
 typedef enum MHD_Result (*http_upload)(struct http_req *r, const char *data, size_t *size);
 
 struct route {
@@ -103,6 +106,11 @@ enum MHD_Result http_respond_code(struct http_req *r, enum api_code code, const 
     __attribute__((format(printf, 3, 4)));
 /* Answer with a response created by the caller (we take our reference). */
 enum MHD_Result http_respond(struct http_req *r, unsigned status, struct MHD_Response *resp);
+
+/* A chunked streaming response whose reader gets r as its argument; holds a
+ * reference on r until MHD lets go of the response. */
+struct MHD_Response *http_stream_response(struct http_req *r, MHD_ContentReaderCallback reader,
+                                          const char *ctype);
 
 /* Prepare a JSON/error response to be sent after the connection is resumed
  * (the caller then calls http_resume). */

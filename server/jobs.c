@@ -26,7 +26,6 @@
 #include "server/http.h"
 
 #define JOBS_MAX_ENDED 1000
-#define FOLLOW_BLOCK (64 * 1024)
 
 struct bgjob {
     struct jobs *jobs;
@@ -65,9 +64,11 @@ struct job_req {
     enum jr_mode mode;
     bool messages;   /* JR_FOLLOW: the messages, not the output */
     bool follow;     /* JR_FOLLOW: wait for more until the end */
-    uint64_t next;   /* JR_FOLLOW: the record being sent */
-    size_t off;      /* JR_FOLLOW: bytes of it already sent */
+    uint64_t next;   /* JR_FOLLOW: the next record to send */
+    struct buf part; /* JR_FOLLOW: the rest of a record too big for one read */
+    size_t part_off;
     struct loop_timer timeout; /* JR_WAIT */
+    int stdin_err;             /* JR_STDIN: why the rest of the body was dropped */
     struct job_req *wprev, *wnext;
 };
 
@@ -273,6 +274,7 @@ static struct job_req *jr_attach(struct http_req *r, struct bgjob *j, enum jr_mo
     jr->r = r;
     jr->j = j;
     jr->mode = mode;
+    buf_init(&jr->part, 64 * 1024 * 1024);
     loop_timer_init(&jr->timeout, on_wait_timeout);
     j->refs++;
     jr->wnext = j->watchers;
@@ -293,6 +295,7 @@ void jobs_release(struct http_req *r)
     else j->watchers = jr->wnext;
     if (jr->wnext) jr->wnext->wprev = jr->wprev;
     if (j->uploader == r) j->uploader = NULL;
+    buf_free(&jr->part);
     free(jr);
     bg_unref(j);
 }
@@ -531,25 +534,38 @@ static ssize_t follow_read(void *cls, uint64_t pos, char *out, size_t max)
     struct evlog *log = jr->messages ? &j->msgs : &j->out;
     size_t n = 0;
     if (j->deleted) return MHD_CONTENT_READER_END_OF_STREAM;
-    uint64_t first = evlog_first(log);
-    if (jr->next < first && jr->off == 0) {
-        /* The retention limit dropped records this reader has not seen. */
-        int k = snprintf(out, max, "{\"event\":\"dropped\",\"count\":%llu}\n",
-                         (unsigned long long)(first - jr->next));
-        if (k > 0 && (size_t)k < max) {
-            n = (size_t)k;
-            jr->next = first;
+    /* A record bigger than what MHD takes at once is copied aside first: the
+     * log may drop it before the reader has sent all of it. */
+    while (n < max) {
+        if (jr->part_off < jr->part.len) {
+            size_t k = jr->part.len - jr->part_off < max - n ? jr->part.len - jr->part_off : max - n;
+            memcpy(out + n, jr->part.data + jr->part_off, k);
+            n += k;
+            jr->part_off += k;
+            if (jr->part_off == jr->part.len) {
+                buf_reset(&jr->part);
+                jr->part_off = 0;
+            }
+            continue;
         }
-    }
-    const struct evlog_rec *rec;
-    while (n < max && (rec = evlog_get(log, jr->next))) {
-        size_t k = rec->len - jr->off < max - n ? rec->len - jr->off : max - n;
-        memcpy(out + n, rec->data + jr->off, k);
-        n += k;
-        jr->off += k;
-        if (jr->off == rec->len) {
-            jr->next++;
-            jr->off = 0;
+        uint64_t first = evlog_first(log);
+        if (jr->next < first) {
+            /* The retention limit dropped records this reader has not seen. */
+            char line[64];
+            int k = snprintf(line, sizeof line, "{\"event\":\"dropped\",\"count\":%llu}\n",
+                             (unsigned long long)(first - jr->next));
+            jr->next = first;
+            buf_append(&jr->part, line, (size_t)k);
+            continue;
+        }
+        const struct evlog_rec *rec = evlog_get(log, jr->next);
+        if (!rec) break;
+        jr->next++;
+        if (rec->len <= max - n) {
+            memcpy(out + n, rec->data, rec->len);
+            n += rec->len;
+        } else if (buf_append(&jr->part, rec->data, rec->len) < 0) {
+            return MHD_CONTENT_READER_END_WITH_ERROR;
         }
     }
     if (n) return (ssize_t)n;
@@ -558,11 +574,6 @@ static ssize_t follow_read(void *cls, uint64_t pos, char *out, size_t max)
     if (r->client_gone) return MHD_CONTENT_READER_END_WITH_ERROR;
     http_suspend(r); /* woken by wake_all() */
     return 0;
-}
-
-static void follow_free(void *cls)
-{
-    http_req_unref(cls);
 }
 
 static enum MHD_Result follow(struct http_req *r, bool messages)
@@ -581,13 +592,8 @@ static enum MHD_Result follow(struct http_req *r, bool messages)
     jr->messages = messages;
     jr->follow = fol == 1;
     jr->next = since + 1;
-    struct MHD_Response *resp = MHD_create_response_from_callback(
-        MHD_SIZE_UNKNOWN, FOLLOW_BLOCK, follow_read, r, follow_free);
+    struct MHD_Response *resp = http_stream_response(r, follow_read, "application/x-ndjson");
     if (!resp) return MHD_NO;
-    http_req_ref(r);
-    http_add_common_headers(r, resp, "application/x-ndjson");
-    MHD_add_response_header(resp, "Cache-Control", "no-store");
-    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
     if (jr->follow) http_watch_client(r, on_client_gone);
     return http_respond(r, 200, resp);
 }
@@ -666,7 +672,7 @@ enum MHD_Result jobs_signal(struct http_req *r)
 enum MHD_Result jobs_stdin_upload(struct http_req *r, const char *data, size_t *size)
 {
     struct job_req *jr = r->jr;
-    if (!jr) {
+    if (!data) { /* the headers are in: find the job */
         static const char *const keys[] = {"close", NULL};
         if (check_query(r, keys) || query_bool(r, "close") < 0) return MHD_YES;
         struct bgjob *j = lookup(r);
@@ -675,14 +681,21 @@ enum MHD_Result jobs_stdin_upload(struct http_req *r, const char *data, size_t *
             return http_respond_code(r, API_ERR_CONFLICT, "another stdin upload is in progress");
         if (!exec_job_stdin_open(j->job))
             return http_respond_code(r, API_ERR_CONFLICT, "the job's stdin is closed");
-        jr = jr_attach(r, j, JR_STDIN);
-        if (!jr) return http_respond_code(r, API_ERR_UNAVAILABLE, "out of memory");
+        if (!jr_attach(r, j, JR_STDIN))
+            return http_respond_code(r, API_ERR_UNAVAILABLE, "out of memory");
         j->uploader = r;
+        return MHD_YES;
+    }
+    if (!jr || jr->stdin_err) { /* the child's stdin is gone: drop the rest */
+        *size = 0;
+        return MHD_YES;
     }
     ssize_t n = exec_job_write_stdin(jr->j->job, data, *size);
-    if (n < 0)
-        return http_respond_code(r, API_ERR_CONFLICT, "the job's stdin is closed (%s)",
-                                 strerror((int)-n));
+    if (n < 0) {
+        jr->stdin_err = (int)-n;
+        *size = 0;
+        return MHD_YES;
+    }
     *size -= (size_t)n;
     if (*size) http_suspend(r);
     return MHD_YES;
@@ -690,12 +703,12 @@ enum MHD_Result jobs_stdin_upload(struct http_req *r, const char *data, size_t *
 
 enum MHD_Result jobs_stdin(struct http_req *r)
 {
-    if (!r->jr) { /* an empty body: nothing was uploaded */
-        size_t zero = 0;
-        enum MHD_Result ret = jobs_stdin_upload(r, "", &zero);
-        if (r->queued || !r->jr) return ret;
-    }
-    if (query_bool(r, "close") == 1) exec_job_close_stdin(r->jr->j->job);
+    struct job_req *jr = r->jr;
+    if (jr->stdin_err)
+        return http_respond_code(r, API_ERR_CONFLICT,
+                                 "the job's stdin closed before the whole body was written (%s)",
+                                 strerror(jr->stdin_err));
+    if (query_bool(r, "close") == 1) exec_job_close_stdin(jr->j->job);
     return http_respond(r, 204, MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT));
 }
 

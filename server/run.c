@@ -21,7 +21,6 @@
 #define STREAM_HIGH (256 * 1024) /* pause reading the child past this */
 #define STREAM_LOW (64 * 1024)   /* and resume below this */
 #define STREAM_CAP (1024 * 1024) /* hard cap: HIGH + one read's worst-case encoding */
-#define STREAM_BLOCK (64 * 1024) /* most bytes MHD asks for at once */
 
 struct run_state {
     struct exec_job *job;
@@ -211,11 +210,6 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
     return 0;
 }
 
-static void stream_free(void *cls)
-{
-    http_req_unref(cls);
-}
-
 /* --- starting a run ------------------------------------------------------ */
 
 static int parse_stream_query(struct http_req *r, struct run_state *st, struct api_error *err)
@@ -312,17 +306,13 @@ static enum MHD_Result run_start(struct http_req *r, enum api_kind kind)
         return MHD_YES;
     }
     if (!st->raw) api_event_spawn(&st->sbuf, exec_job_info(st->job), kind == API_PIPELINE);
-    struct MHD_Response *resp =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, stream_read, r, stream_free);
+    struct MHD_Response *resp = http_stream_response(
+        r, stream_read, st->raw ? "application/octet-stream" : "application/x-ndjson");
     if (!resp) {
         run_release(r);
         return MHD_NO;
     }
-    http_req_ref(r); /* the response's, dropped in stream_free */
     st->resp = resp;
-    http_add_common_headers(r, resp, st->raw ? "application/octet-stream" : "application/x-ndjson");
-    MHD_add_response_header(resp, "Cache-Control", "no-store");
-    MHD_add_response_header(resp, "X-Accel-Buffering", "no"); /* nginx: do not buffer the stream */
     if (st->raw) MHD_add_response_header(resp, "Trailer", "Spawnd-Exit-Code, Spawnd-Signal");
     return http_respond(r, 200, resp);
 }
