@@ -81,6 +81,7 @@ struct executor {
     struct loop *loop;
     struct exec_config cfg;
     struct exec_stats stats;
+    int devnull; /* stdin of jobs without one */
     unsigned nrunning;
     struct exec_job *jobs;
     struct exec_proc_state *by_pid[PID_BUCKETS];
@@ -688,13 +689,8 @@ struct exec_job *exec_job_start(struct executor *ex, const struct exec_spec *spe
             memcpy(job->in_data, spec->stdin_data, spec->stdin_len);
             job->in_len = spec->stdin_len;
         }
-    } else {
-        fd_in = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (fd_in < 0) {
-            r = -errno;
-            goto fail;
-        }
     }
+    int src0 = fd_in >= 0 ? fd_in : ex->devnull; /* one /dev/null serves every job */
 
     if (spec->channel) {
         if (n != 1) {
@@ -721,7 +717,7 @@ struct exec_job *exec_job_start(struct executor *ex, const struct exec_spec *spe
             *failed_step = i;
             goto fail_started;
         }
-        int src = i == 0 ? fd_in : prev_read;
+        int src = i == 0 ? src0 : prev_read;
         r = spawn_one(ex, &spec->procs[i], spec, src, out[1], errp[1], chan[1], job->pgid, n == 1,
                       &job->pids[i]);
         close(out[1]);
@@ -744,7 +740,7 @@ struct exec_job *exec_job_start(struct executor *ex, const struct exec_spec *spe
         job->procs[i] = (struct exec_proc_state){.pid = job->pids[i], .step = i, .job = job};
         job->nlive++;
     }
-    close(fd_in);
+    if (fd_in >= 0) close(fd_in);
     fd_in = -1;
     if (chan[1] >= 0) close(chan[1]);
 
@@ -803,6 +799,11 @@ struct executor *exec_new(struct loop *l, const struct exec_config *cfg)
     if (!ex) return NULL;
     ex->loop = l;
     ex->cfg = *cfg;
+    ex->devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (ex->devnull < 0) {
+        free(ex);
+        return NULL;
+    }
     /* Orphaned descendants of our children are re-parented to us, so they
      * are reaped here too (also when spawnd is PID 1 in a container). */
     prctl(PR_SET_CHILD_SUBREAPER, 1);
@@ -820,5 +821,6 @@ void exec_free(struct executor *ex)
         exec_job_unref(j);
     }
     on_sigchld(SIGCHLD, ex);
+    close(ex->devnull);
     free(ex);
 }
