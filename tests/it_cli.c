@@ -2,6 +2,7 @@
  * (exit 2, one line on stderr), environment forms and flags winning,
  * --max-jobs (429), graceful shutdown on SIGTERM/SIGINT, --max-timeout-ms,
  * and runs as another user (uid/gid, when the tests run as root). */
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -10,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -499,6 +502,56 @@ static void test_graceful_shutdown(void)
     unlink(s.log);
 }
 
+/* A client that stops reading cannot hold spawnd up past the deadline, and
+ * SIGHUP does not stop it. */
+static void test_shutdown_with_stalled_client(void)
+{
+    struct srv s;
+    const char *args[] = {"--kill-grace-ms", "500", NULL};
+    srv_start(&s, args);
+
+    kill(s.pid, SIGHUP);
+    usleep(100000);
+    struct resp r;
+    http_get(&s, "/healthz", &r);
+    CHECK_INT(r.status, 200);
+    resp_free(&r);
+    CHECK(srv_log_has(&s, "msg=sighup"));
+
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s.port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int small = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    CHECK(connect(fd, (struct sockaddr *)&a, sizeof a) == 0);
+    const char *body = "{\"command\":\"yes\"}";
+    char req[512];
+    int n = snprintf(req, sizeof req,
+                     "POST /v1/spawn HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %zu\r\n\r\n%s", strlen(body), body);
+    CHECK(write(fd, req, (size_t)n) == n);
+    CHECK(wait_log_count(&s, "msg=job.start", 1, 3000));
+    usleep(300000); /* the stream fills up; the client reads nothing */
+
+    double t0 = now_s();
+    kill(s.pid, SIGTERM);
+    int wst = 0;
+    pid_t done;
+    while ((done = waitpid(s.pid, &wst, WNOHANG)) == 0 && now_s() - t0 < 6)
+        usleep(10000);
+    double secs = now_s() - t0;
+    CHECK_INT(done, s.pid);
+    if (done != s.pid) {
+        kill(s.pid, SIGKILL);
+        waitpid(s.pid, &wst, 0);
+    }
+    CHECK(WIFEXITED(wst) && WEXITSTATUS(wst) == 0);
+    CHECK(secs < 0.5 + 2.0 + 0.3);
+    fprintf(stderr, "shutdown with a stalled client took %.2f s\n", secs);
+    close(fd);
+    unlink(s.log);
+}
+
 /* --- --max-timeout-ms ------------------------------------------------------------- */
 
 static void test_max_timeout(void)
@@ -700,6 +753,7 @@ int main(void)
     test_env_and_flags();
     test_max_jobs();
     test_graceful_shutdown();
+    test_shutdown_with_stalled_client();
     test_max_timeout();
     test_uid_gid();
     return check_status();

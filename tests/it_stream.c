@@ -495,7 +495,7 @@ static void test_stdout_stderr_separation(void)
 
 struct yes_check {
     unsigned long long bytes;
-    bool bad, pause_now;
+    bool bad, pause_now, paused_once;
     char next; /* 'y' or '\n' */
 };
 
@@ -562,6 +562,42 @@ static void test_paused_reader_bounded(void)
     sc_close(&sc);
     CHECK_INT(wait_no_descendants(1000), 0);
     CHECK_INT(srv_fd_settle(&S, fds, 2000), fds);
+}
+
+/* The drain period does not cut off a slow reader: a grandchild that left
+ * the group (setsid) keeps writing after the job's process exited, while
+ * the client is not reading; when it reads again, everything arrives. */
+static int on_yes_pause_first(struct sclient *sc, json_object *e)
+{
+    struct yes_check *y = sc->ctx;
+    const char *name = jstr(e, "event");
+    if (name && !strcmp(name, "stdout") && !y->paused_once) {
+        y->paused_once = true;
+        y->pause_now = true; /* on_yes_event pauses on this event */
+    }
+    return on_yes_event(sc, e);
+}
+
+static void test_drain_waits_for_slow_reader(void)
+{
+    struct yes_check y = {.next = 'y'};
+    struct sclient sc;
+    sc_start(&sc, "/v1/spawn",
+             "{\"command\":\"sh\",\"args\":[\"-c\",\"setsid sh -c 'yes | head -c 20000000' & "
+             "while [ $(cut -d' ' -f6 /proc/$!/stat) = $$ ]; do :; done\"]}",
+             on_yes_pause_first, &y);
+    while (!sc.paused && !sc_run(&sc, 0.05) && now_s() - sc.start < 10)
+        ;
+    CHECK(sc.paused);
+    sc_run(&sc, 2.0); /* well past the drain period, reading nothing */
+    sc_resume(&sc);
+    CHECK(sc_run(&sc, 30));
+    CHECK_INT(y.bytes, 20000000);
+    CHECK(!y.bad);
+    CHECK_STR(jstr(sc.last, "event"), "exit");
+    CHECK_INT(jint(sc.last, "exit_code"), 0);
+    sc_close(&sc);
+    CHECK_INT(wait_no_descendants(1000), 0);
 }
 
 /* --- the client hangs up while the child floods --------------------------------------- */
@@ -934,6 +970,7 @@ int main(void)
     RUN(test_stdout_stderr_separation);
     RUN(test_base64_100mb);
     RUN(test_paused_reader_bounded);
+    RUN(test_drain_waits_for_slow_reader);
     RUN(test_disconnect_flood);
     RUN(test_paused_hangup_frees_slot);
     RUN(test_stream_timeout);
