@@ -124,6 +124,12 @@ int ctl_check_id(const char *cmd, const char *id)
     return -EINVAL;
 }
 
+bool ctl_looks_like_id(const char *arg)
+{
+    size_t n = strspn(arg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~");
+    return !arg[n] && n >= 16 && n < 96;
+}
+
 int ctl_parse_uint(const char *s, unsigned long long *out)
 {
     char *end;
@@ -228,9 +234,9 @@ int ctl_request(const struct ctl *c, const char *method, const char *path, const
     }
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     if (!strcmp(method, "HEAD")) curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-    if (json) {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, json);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(json));
+    if (json || !strcmp(method, "POST")) { /* an empty POST still says Content-Length: 0 */
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, json ? json : "");
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(json ? strlen(json) : 0));
     }
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, r);

@@ -66,6 +66,10 @@ int ctl_opt_global(struct ctl *c, const char *cmd, int argc, char **argv, int *i
 bool ctl_is_help(const char *arg);
 /* A job id as the server makes them; anything else would change the URL. */
 int ctl_check_id(const char *cmd, const char *id);
+/* Whether arg could be a job id even though it starts with '-': spawnd's
+ * ids are 24 characters of the base64url alphabet, '-' included, so one in
+ * 64 begins with it; no option of spawnctl is that long without a '='. */
+bool ctl_looks_like_id(const char *arg);
 /* Parse a non-negative decimal integer; 0 or -EINVAL. */
 int ctl_parse_uint(const char *s, unsigned long long *out);
 

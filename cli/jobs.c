@@ -36,6 +36,7 @@ static int parse_flags(struct ctl *c, const char *cmd, int argc, char **argv,
         const struct flag *f = flags;
         for (; f && f->set; f++)
             if ((f->short_name && !strcmp(a, f->short_name)) || !strcmp(a, f->long_name)) break;
+        if ((!f || !f->set) && ctl_looks_like_id(a)) return i; /* an id such as "-fjQK..." */
         if (!f || !f->set) {
             ctl_usage(cmd, "unknown option '%.100s'", a);
             return -1;

@@ -371,11 +371,22 @@ static void upload_done(struct run *r, CURLcode rc)
 {
     long status = 0;
     curl_easy_getinfo(r->upload, CURLINFO_RESPONSE_CODE, &status);
-    /* 409: the program closed its stdin or ended, as a local one may. */
-    if (rc != CURLE_OK && !r->ev.exited)
-        ctl_warn("sending stdin failed: %s", *r->upload_err ? r->upload_err : curl_easy_strerror(rc));
-    else if (rc == CURLE_OK && status != 204 && status != 409)
+    if (rc == CURLE_OK && (status == 204 || status == 409)) return; /* 409: stdin was closed */
+    if (rc == CURLE_OK) {
         ctl_warn("sending stdin failed: spawnd answered HTTP %ld", status);
+        return;
+    }
+    /* When the program closes its stdin (or ends) in the middle of the
+     * upload, spawnd answers 409 and drops the connection, which curl often
+     * sees as a send error before it reads the answer: the common case, and
+     * not an error, as it is not locally.  A connection that really broke
+     * breaks the output stream too, which is reported.  Either way the job's
+     * stdin is closed, so the program is not left waiting for input that
+     * will never come. */
+    char path[200];
+    struct ctl_resp resp;
+    snprintf(path, sizeof path, "%s/stdin?close=true", r->path);
+    if (ctl_request(r->c, "POST", path, NULL, 10, &resp) == 0) ctl_resp_free(&resp);
 }
 
 static void remove_upload(struct run *r)

@@ -27,7 +27,7 @@ static bool wants_help(int argc, char **argv)
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--")) return false;
         if (ctl_is_help(argv[i])) return true;
-        if (argv[i][0] != '-') return false;
+        if (argv[i][0] != '-' || ctl_looks_like_id(argv[i])) return false;
         static const char *const with_value[] = {"--url", "--token", "--cwd", "--env",
                                                  "--timeout", "--kill-signal", "--node",
                                                  "--node-arg"};
