@@ -89,6 +89,7 @@ struct executor {
 };
 
 static void job_finish_if_done(struct exec_job *job);
+void exec_job_resume(struct exec_job *job);
 static void channel_close(struct exec_job *job);
 
 /* --- pid table --------------------------------------------------------- */
@@ -157,6 +158,9 @@ void exec_job_detach(struct exec_job *job)
 {
     job->cb = NULL;
     job->ctx = NULL;
+    /* Nobody will take output any more: read (and drop) it to the end, or
+     * a job paused for its consumer would never see EOF and never end. */
+    exec_job_resume(job);
 }
 
 const struct exec_job_info *exec_job_info(const struct exec_job *job)

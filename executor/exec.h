@@ -131,7 +131,8 @@ struct exec_job *exec_job_start(struct executor *ex, const struct exec_spec *spe
 
 void exec_job_ref(struct exec_job *job);
 void exec_job_unref(struct exec_job *job);
-/* Stop calling the callbacks (the consumer has gone). The job runs on. */
+/* Stop calling the callbacks (the consumer has gone). The job runs on, its
+ * output read and dropped. */
 void exec_job_detach(struct exec_job *job);
 
 /* Kill the job: kill_signal to its process group, SIGKILL after the grace.

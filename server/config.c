@@ -169,6 +169,43 @@ static int set_opt(struct server_config *cfg, const struct opt *o, const char *v
     return 0;
 }
 
+/* The flag at argv[*i] (and its value, which may be the next argument). */
+static enum config_result next_flag(int argc, char **argv, int *i, const struct opt **out,
+                                    const char **val)
+{
+    const char *a = argv[*i];
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+        usage(stdout);
+        return CONFIG_EXIT_OK;
+    }
+    if (!strcmp(a, "--version")) {
+        printf("spawnd %s (API 1)\n", SPAWND_VERSION);
+        return CONFIG_EXIT_OK;
+    }
+    const struct opt *o = NULL;
+    *val = NULL;
+    if (a[0] == '-' && a[1] == '-') {
+        const char *eq = strchr(a, '=');
+        size_t nlen = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+        for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++)
+            if (strlen(opts[k].name) == nlen && !strncmp(opts[k].name, a + 2, nlen)) o = &opts[k];
+        if (eq) *val = eq + 1;
+    }
+    if (!o) {
+        fprintf(stderr, "spawnd: unknown option \"%s\" (see spawnd --help)\n", a);
+        return CONFIG_BAD_USAGE;
+    }
+    if (o->type != OPT_FLAG && !*val) {
+        if (*i + 1 >= argc) {
+            fprintf(stderr, "spawnd: --%s needs a value (%s)\n", o->name, o->arg);
+            return CONFIG_BAD_USAGE;
+        }
+        *val = argv[++*i];
+    }
+    *out = o;
+    return CONFIG_OK;
+}
+
 enum config_result config_parse(struct server_config *cfg, int argc, char **argv)
 {
     memset(cfg, 0, sizeof *cfg); /* the lists start empty */
@@ -182,73 +219,49 @@ enum config_result config_parse(struct server_config *cfg, int argc, char **argv
     cfg->max_connections = 8192;
     cfg->request_timeout_ms = 10000;
 
+    /* Flags win over the environment: see which options the flags give
+     * first, so a bad environment value they override does not matter. */
     size_t nopts = sizeof opts / sizeof opts[0];
-    for (size_t i = 0; i < nopts; i++) {
-        char env[64] = "SPAWND_";
-        for (size_t k = 0; opts[i].name[k] && k + 8 < sizeof env; k++) {
-            char c = opts[i].name[k];
-            env[7 + k] = c == '-' ? '_' : (char)(c >= 'a' && c <= 'z' ? c - 32 : c);
-        }
-        const char *v = getenv(env);
-        if (!v) continue;
-        if (opts[i].type != OPT_LIST) {
-            if (set_opt(cfg, &opts[i], v, env) < 0) return CONFIG_BAD_USAGE;
-            continue;
-        }
-        char *copy = strdup(v), *save = NULL;
-        for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
-            if (set_opt(cfg, &opts[i], t, env) < 0) {
-                free(copy);
-                return CONFIG_BAD_USAGE;
+    bool given[sizeof opts / sizeof opts[0]] = {false};
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 1; i < argc; i++) {
+            const struct opt *o = NULL;
+            const char *val = NULL;
+            enum config_result r = next_flag(argc, argv, &i, &o, &val);
+            if (r != CONFIG_OK) return r;
+            if (pass == 0) {
+                given[o - opts] = true;
+                continue;
             }
-        free(copy);
+            char src[80];
+            snprintf(src, sizeof src, "--%s", o->name);
+            if (set_opt(cfg, o, val, src) < 0) return CONFIG_BAD_USAGE;
+        }
+        if (pass == 1) break;
+        for (size_t i = 0; i < nopts; i++) {
+            if (given[i]) continue;
+            char env[64] = "SPAWND_";
+            for (size_t k = 0; opts[i].name[k] && k + 8 < sizeof env; k++) {
+                char c = opts[i].name[k];
+                env[7 + k] = c == '-' ? '_' : (char)(c >= 'a' && c <= 'z' ? c - 32 : c);
+            }
+            const char *v = getenv(env);
+            if (!v) continue;
+            if (opts[i].type != OPT_LIST) {
+                if (set_opt(cfg, &opts[i], v, env) < 0) return CONFIG_BAD_USAGE;
+                continue;
+            }
+            char *copy = strdup(v), *save = NULL;
+            for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
+                if (set_opt(cfg, &opts[i], t, env) < 0) {
+                    free(copy);
+                    return CONFIG_BAD_USAGE;
+                }
+            free(copy);
+        }
     }
     cfg->token = getenv("SPAWND_TOKEN");
     if (cfg->token && !*cfg->token) cfg->token = NULL;
-    bool list_from_flags[sizeof opts / sizeof opts[0]] = {false};
-
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return CONFIG_EXIT_OK;
-        }
-        if (!strcmp(a, "--version")) {
-            printf("spawnd %s (API 1)\n", SPAWND_VERSION);
-            return CONFIG_EXIT_OK;
-        }
-        const struct opt *o = NULL;
-        const char *val = NULL;
-        if (a[0] == '-' && a[1] == '-') {
-            const char *eq = strchr(a, '=');
-            size_t nlen = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
-            for (size_t k = 0; k < nopts; k++)
-                if (strlen(opts[k].name) == nlen && !strncmp(opts[k].name, a + 2, nlen))
-                    o = &opts[k];
-            if (eq) val = eq + 1;
-        }
-        if (!o) {
-            fprintf(stderr, "spawnd: unknown option \"%s\" (see spawnd --help)\n", a);
-            return CONFIG_BAD_USAGE;
-        }
-        if (o->type != OPT_FLAG && !val) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "spawnd: --%s needs a value (%s)\n", o->name, o->arg);
-                return CONFIG_BAD_USAGE;
-            }
-            val = argv[++i];
-        }
-        char src[80];
-        snprintf(src, sizeof src, "--%s", o->name);
-        if (o->type == OPT_LIST && !list_from_flags[o - opts]) { /* flags win over the env */
-            list_from_flags[o - opts] = true;
-            struct strlist *l = (struct strlist *)((char *)cfg + o->off);
-            for (size_t k = 0; k < l->n; k++)
-                free(l->v[k]);
-            l->n = 0;
-        }
-        if (set_opt(cfg, o, val, src) < 0) return CONFIG_BAD_USAGE;
-    }
 
     if (!config_host_is_loopback(cfg->listen_host) && !cfg->insecure && !cfg->token &&
         !*cfg->token_file) {

@@ -520,6 +520,34 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
     return r->route->fn(r);
 }
 
+/* URL unescaping as libmicrohttpd does it, except that "%00" stays as it
+ * is: a NUL in the middle would cut the path short ("/v1/exec%00x" would
+ * route as "/v1/exec"). */
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    char *w = s;
+    for (const char *p = s; *p; p++) {
+        int hi, lo;
+        if (p[0] == '%' && (hi = hexval(p[1])) >= 0 && (lo = hexval(p[2])) >= 0 &&
+            (hi | lo) != 0) {
+            *w++ = (char)(hi << 4 | lo);
+            p += 2;
+        } else {
+            *w++ = *p;
+        }
+    }
+    *w = 0;
+    return (size_t)(w - s);
+}
+
 /* --- connections: the deadline for receiving a request ---------------------- */
 
 /* libmicrohttpd's own timeout is reset by every byte, so a client trickling
@@ -668,8 +696,9 @@ int server_start(struct server *s)
         {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)s->cfg.max_connections, NULL},
         {MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)s->cfg.max_connections_per_ip, NULL},
         {MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL},
+        {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape, NULL},
     };
-    size_t nops = 8;
+    size_t nops = 9;
     char *cert = NULL, *key = NULL;
     if (*s->cfg.tls_cert) {
         cert = read_file(s->cfg.tls_cert);

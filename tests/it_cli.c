@@ -339,19 +339,12 @@ static void test_env_and_flags(void)
     CHECK_INT(start_spawnd(&s, args4, NULL), 0);
     if (s.port) CHECK_INT(srv_stop(&s, 5000), 0);
 
-    /* BUG: a bad value in the environment is fatal even when the flag that
-     * wins over it is given: SPAWND_LISTEN=bad:x spawnd --listen 127.0.0.1:0
-     * exits 2 ("SPAWND_LISTEN: expected HOST:PORT"). Flags win, so the
-     * environment value should not matter. */
-    if (getenv("SPAWND_TEST_KNOWN_BUGS")) {
-        const char *env5[] = {"SPAWND_LISTEN=bad:x", "SPAWND_MAX_JOBS=abc", NULL};
-        const char *args5[] = {"--listen", "127.0.0.1:0", "--max-jobs", "4", NULL};
-        int rc = start_spawnd(&s, args5, env5);
-        CHECK_INT(rc, 0);
-        if (rc == 0) CHECK_INT(srv_stop(&s, 5000), 0);
-    } else {
-        fprintf(stderr, "SKIP flags-over-bad-env check: known bug (bad SPAWND_* fatal under a flag)\n");
-    }
+    /* Flags win: a bad environment value that a flag overrides does not matter. */
+    const char *env5[] = {"SPAWND_LISTEN=bad:x", "SPAWND_MAX_JOBS=abc", NULL};
+    const char *args5[] = {"--listen", "127.0.0.1:0", "--max-jobs", "4", NULL};
+    int rc = start_spawnd(&s, args5, env5);
+    CHECK_INT(rc, 0);
+    if (rc == 0) CHECK_INT(srv_stop(&s, 5000), 0);
 }
 
 /* --- --max-jobs ------------------------------------------------------------------ */

@@ -679,19 +679,15 @@ static void test_disconnect_flood(void)
      * job.end is logged, it keeps its --max-jobs slot and its descriptors,
      * and shutdown waits for the deadline. See test_paused_hangup_frees_slot.
      * The descriptor check below fails with it. */
-    if (getenv("SPAWND_TEST_KNOWN_BUGS")) CHECK_INT(srv_fd_settle(&S, fds, 2000), fds);
-    else fprintf(stderr, "SKIP fd check of test_disconnect_flood: known bug (paused stream, client gone)\n");
+    CHECK_INT(srv_fd_settle(&S, fds, 2000), fds);
     CHECK_INT(srv_stop(&S, 10000), 0);
     S = main_srv;
 }
 
-/* BUG (see above), made visible through --max-jobs 1. */
+/* A paused stream whose client hangs up must still end its job and free
+ * its --max-jobs slot (it once stayed paused forever). */
 static void test_paused_hangup_frees_slot(void)
 {
-    if (!getenv("SPAWND_TEST_KNOWN_BUGS")) {
-        fprintf(stderr, "SKIP test_paused_hangup_frees_slot: known bug (paused stream, client gone)\n");
-        return;
-    }
     struct srv main_srv = S;
     const char *args[] = {"--max-jobs", "1", "--kill-grace-ms", "500", NULL};
     srv_start(&S, args);
