@@ -13,6 +13,11 @@ cd "$(dirname "$0")/.."
 
 build_deps=(gcc libc6-dev make cmake pkg-config libmicrohttpd-dev libjson-c-dev)
 test_deps=(libcurl4-openssl-dev procps)
+# it_nginx runs a real nginx; it_openapi installs its linter with npm. Only
+# when the command is missing, so a Node.js from elsewhere (with its own npm)
+# is left alone.
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || test_deps+=(nginx-light)
+command -v npm >/dev/null 2>&1 || test_deps+=(npm)
 
 install_missing() {
     local missing=()
