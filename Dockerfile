@@ -1,9 +1,11 @@
 # spawnd: build on Debian 12, run on Debian 12 slim as a non-root user.
 #
 #   docker build -t spawnd .
-#   docker run --rm --name spawnd -p 127.0.0.1:8080:8080 spawnd
+#   docker run --rm --name spawnd -e SPAWND_TOKEN="$(openssl rand -hex 32)" -p 8080:8080 spawnd
 #
-# See the "Docker" section of README.md.
+# The image requires a token: without SPAWND_TOKEN or --token-file, spawnd
+# refuses to start (exit 2), since it listens on all addresses. See the
+# "Docker" section of README.md.
 
 FROM debian:bookworm AS build
 RUN apt-get update \
@@ -32,16 +34,17 @@ USER 10001:10001
 # The children's default working directory.
 WORKDIR /home/spawnd
 EXPOSE 8080
-# Change the port here too if you change --listen.
+# Inside a container spawnd must listen on all addresses for a published port
+# to reach it; a non-loopback address needs a token (SPAWND_TOKEN, or
+# --token-file FILE with one token per line), or spawnd exits 2 at start.
+# Given as an environment setting rather than a flag, so that arguments to
+# `docker run IMAGE ...` add options without repeating it (flags win).
+ENV SPAWND_LISTEN=0.0.0.0:8080
+# /healthz needs no token. Change the port here too if you change the listen
+# address.
 HEALTHCHECK --interval=30s --timeout=3s --start-period=5s --retries=3 \
   CMD curl -fsS -o /dev/null http://127.0.0.1:8080/healthz || exit 1
 # spawnd runs as PID 1 and reaps every process: it is a child subreaper and
 # reaps with waitpid(-1) on SIGCHLD. It handles SIGTERM itself (shutdown within
 # --kill-grace-ms + 2 s). So `docker run --init` is unnecessary.
 ENTRYPOINT ["/usr/local/bin/spawnd"]
-# Inside a container spawnd must listen on all addresses for a published port
-# to reach it. --insecure is needed until token support lands: without a token
-# spawnd refuses a non-loopback listen address (exit 2). Publish the port on
-# the host's loopback only (-p 127.0.0.1:8080:8080): anyone who can connect
-# can run programs.
-CMD ["--listen", "0.0.0.0:8080", "--insecure"]
