@@ -590,6 +590,9 @@ static void on_connection(void *cls, struct MHD_Connection *con, void **socket_c
         loop_timer_stop(s->loop, &c->deadline);
         free(c);
         *socket_context = NULL;
+        /* Below --max-connections again, libmicrohttpd only re-arms its
+         * listening socket on its next run: make sure there is one. */
+        loop_timer_start(s->loop, &s->mhd_t, 0);
     }
 }
 
@@ -662,10 +665,14 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     log_warn("msg=http_library detail=\"%s\"", msg);
 }
 
+static void on_stop_deadline(struct loop_timer *t);
+
 int server_start(struct server *s)
 {
     s->jobs = jobs_new(s);
     if (!s->jobs) return -1;
+    loop_timer_init(&s->stop_t, on_stop_deadline);
+    loop_timer_init(&s->mhd_t, on_mhd_timer);
     s->metrics.start_wall_s = (uint64_t)time(NULL);
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
@@ -727,7 +734,6 @@ int server_start(struct server *s)
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_EPOLL_FD);
     const union MHD_DaemonInfo *pi = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
     loop_watch_init(&s->mhd_w, on_mhd_fd);
-    loop_timer_init(&s->mhd_t, on_mhd_timer);
     if (!di || loop_watch_add(s->loop, &s->mhd_w, di->epoll_fd, EPOLLIN) < 0) {
         log_error("msg=\"cannot watch the HTTP library's epoll descriptor\"");
         return -1;
@@ -762,16 +768,19 @@ void server_shutdown(struct server *s)
     exec_kill_all(s->ex);
     /* Past the kill grace the executor has sent SIGKILL; allow a little more
      * for the last results to be written, then stop regardless. */
-    loop_timer_init(&s->stop_t, on_stop_deadline);
     loop_timer_start(s->loop, &s->stop_t, s->cfg.kill_grace_ms + 2000);
     server_check_stop(s);
 }
 
 void server_stop(struct server *s)
 {
+    if (!s->mhd) { /* never started (or failed to) */
+        jobs_free(s->jobs);
+        s->jobs = NULL;
+        return;
+    }
     loop_timer_stop(s->loop, &s->stop_t);
     loop_timer_stop(s->loop, &s->mhd_t);
-    if (!s->mhd) return;
     /* MHD cannot stop with connections suspended: resume them all first. */
     for (struct http_req *r = s->reqs; r; r = r->next) {
         r->client_gone = true;

@@ -44,21 +44,50 @@ static char **default_env(const struct strlist *keep)
     return env;
 }
 
-/* --allow: each program's real path, looked up in spawnd's PATH as a child
- * would. Exits 2 on a program that does not exist. */
-static char **allow_list(const struct strlist *progs)
+static void free_list(char **l)
 {
-    if (progs->n == 0) return NULL;
-    char **out = calloc(progs->n + 1, sizeof *out);
-    for (size_t i = 0; out && i < progs->n; i++) {
+    for (char **a = l; a && *a; a++)
+        free(*a);
+    free(l);
+}
+
+/* --allow: each program's real path, looked up in spawnd's PATH as a child
+ * would. Returns -1 (after one line on stderr) on a program that does not
+ * exist. */
+static int allow_list(const struct strlist *progs, char ***out)
+{
+    *out = NULL;
+    if (progs->n == 0) return 0;
+    char **l = calloc(progs->n + 1, sizeof *l);
+    for (size_t i = 0; l && i < progs->n; i++) {
         char path[4096];
         if (exec_path_resolve(progs->v[i], environ, path, sizeof path) < 0 ||
-            !(out[i] = realpath(path, NULL))) {
+            !(l[i] = realpath(path, NULL))) {
             fprintf(stderr, "spawnd: --allow %s: no such program\n", progs->v[i]);
-            exit(2);
+            free_list(l);
+            return -1;
         }
     }
-    return out;
+    *out = l;
+    return l ? 0 : -1;
+}
+
+/* The --rlimit values. Returns -1 (after one line on stderr) on a bad one. */
+static int rlimit_list(const struct strlist *l, struct exec_rlimit *rl, size_t max)
+{
+    if (l->n > max) {
+        fprintf(stderr, "spawnd: at most %zu --rlimit\n", max);
+        return -1;
+    }
+    for (size_t i = 0; i < l->n; i++)
+        if (exec_rlimit_parse(l->v[i], &rl[i]) < 0) {
+            fprintf(stderr,
+                    "spawnd: --rlimit %s: expected NAME=VALUE with NAME one of nofile nproc as "
+                    "cpu fsize core\n",
+                    l->v[i]);
+            return -1;
+        }
+    return 0;
 }
 
 /* Descriptors 0-2 must be open, or the first pipe would take one of them
@@ -89,38 +118,30 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     static struct server s;
+    char **env = NULL, **allow = NULL;
+    struct exec_rlimit rl[16];
+    int rc = 2; /* a refused configuration, until the server runs */
     switch (config_parse(&s.cfg, argc, argv)) {
     case CONFIG_OK: break;
-    case CONFIG_EXIT_OK: return 0;
-    case CONFIG_BAD_USAGE: return 2;
+    case CONFIG_EXIT_OK: rc = 0; goto out;
+    case CONFIG_BAD_USAGE: goto out;
     }
-    if (*s.cfg.token_file || s.cfg.token) {
-        s.auth = auth_new(s.cfg.token_file, s.cfg.token);
-        if (!s.auth) return 2;
+    if ((*s.cfg.token_file || s.cfg.token) && !(s.auth = auth_new(s.cfg.token_file, s.cfg.token)))
+        goto out;
+    if (allow_list(&s.cfg.allow, &allow) < 0 || rlimit_list(&s.cfg.rlimits, rl, 16) < 0) goto out;
+
+    rc = 1;
+    env = default_env(&s.cfg.env_allow);
+    s.loop = loop_new();
+    if (!env || !s.loop) {
+        perror("spawnd: start-up");
+        goto out;
     }
-    char **env = default_env(&s.cfg.env_allow);
-    char **allow = allow_list(&s.cfg.allow);
-    struct exec_rlimit rl[16];
-    if (s.cfg.rlimits.n > 16) {
-        fprintf(stderr, "spawnd: at most 16 --rlimit\n");
-        return 2;
-    }
-    for (size_t i = 0; i < s.cfg.rlimits.n; i++)
-        if (exec_rlimit_parse(s.cfg.rlimits.v[i], &rl[i]) < 0) {
-            fprintf(stderr, "spawnd: --rlimit %s: expected NAME=VALUE with NAME one of nofile "
-                            "nproc as cpu fsize core\n", s.cfg.rlimits.v[i]);
-            return 2;
-        }
     s.api = (struct api_config){
         .default_env = env,
         .max_timeout_ms = s.cfg.max_timeout_ms,
         .default_shell = "/bin/sh",
     };
-    s.loop = loop_new();
-    if (!env || !s.loop) {
-        perror("spawnd: start-up");
-        return 1;
-    }
     struct exec_config xc = {
         .max_jobs = (unsigned)s.cfg.max_jobs,
         .kill_grace_ms = s.cfg.kill_grace_ms,
@@ -130,21 +151,20 @@ int main(int argc, char **argv)
         .nrlimits = s.cfg.rlimits.n,
     };
     s.ex = exec_new(s.loop, &xc);
-    if (!s.ex || server_start(&s) < 0) return 1;
+    if (!s.ex || server_start(&s) < 0) goto out;
     loop_on_signal(s.loop, SIGTERM, on_term, &s);
     loop_on_signal(s.loop, SIGINT, on_term, &s);
     loop_on_signal(s.loop, SIGHUP, on_hup, &s);
 
-    int rc = loop_run(s.loop);
+    rc = loop_run(s.loop) < 0 ? 1 : 0;
+    log_info("msg=stopped");
+out:
     server_stop(&s);
     exec_free(s.ex);
     loop_free(s.loop);
     free(env);
-    for (char **a = allow; a && *a; a++)
-        free(*a);
-    free(allow);
+    free_list(allow);
     auth_free(s.auth);
     config_free(&s.cfg);
-    log_info("msg=stopped");
-    return rc < 0 ? 1 : 0;
+    return rc;
 }
