@@ -5,6 +5,8 @@
 #                             on 127.0.0.1:8080 (extra arguments go to spawnd)
 #   scripts/dev.sh test       install missing dependencies, build, run the whole suite
 #   scripts/dev.sh sanitize   the same suite built with AddressSanitizer + UBSan
+#   scripts/dev.sh fuzz       libFuzzer over the request parser and encoders for
+#                             FUZZ_SECONDS (default 60); see scripts/fuzz.sh
 #
 # Dependencies come only from Debian 12's packages (apt). Set BUILD_DIR to
 # build elsewhere than build/ (build-asan/ for sanitize).
@@ -12,12 +14,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 build_deps=(gcc libc6-dev make cmake pkg-config libmicrohttpd-dev libjson-c-dev)
-test_deps=(libcurl4-openssl-dev procps)
+test_deps=(libcurl4-openssl-dev procps openssl)
 # it_nginx runs a real nginx; it_openapi installs its linter with npm. Only
 # when the command is missing, so a Node.js from elsewhere (with its own npm)
 # is left alone.
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || test_deps+=(nginx-light)
 command -v npm >/dev/null 2>&1 || test_deps+=(npm)
+
+fuzz_deps=(clang libclang-rt-14-dev pkg-config libjson-c-dev)
 
 install_missing() {
     local missing=()
@@ -65,6 +69,10 @@ sanitize)
     configure_build "$dir" -DCMAKE_BUILD_TYPE=Debug -DSPAWND_TESTS=ON -DSPAWND_SANITIZE=ON
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         run_suite "$dir"
+    ;;
+fuzz)
+    install_missing "${fuzz_deps[@]}"
+    exec scripts/fuzz.sh "$@"
     ;;
 *)
     sed -n '2,12p' "$0" >&2
