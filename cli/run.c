@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/ctl.h"
@@ -55,6 +56,7 @@ struct run {
     char follow_err[CURL_ERROR_SIZE];
     char upload_err[CURL_ERROR_SIZE];
     bool stdin_paused;
+    bool stdin_end;  /* the job has ended: end the upload now */
     bool sent_sigpipe;
     int nint;      /* SIGINTs forwarded in a row */
     bool give_up;  /* SIGINT_GIVE_UP reached */
@@ -318,6 +320,7 @@ static bool stdin_ready(void)
 static size_t on_stdin(char *p, size_t size, size_t nmemb, void *arg)
 {
     struct run *r = arg;
+    if (r->stdin_end) return 0;
     if (!stdin_ready()) {
         r->stdin_paused = true;
         return CURL_READFUNC_PAUSE;
@@ -397,9 +400,24 @@ static void remove_upload(struct run *r)
     r->upload = NULL;
 }
 
-/* Drive the transfers until the output stream ends (or the user gives up). */
+/* After the exit event, how long the stdin upload may take to be answered. */
+#define UPLOAD_LINGER_S 1.0
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Drive the transfers until the output stream ends (or the user gives up).
+ * A stdin upload still going is then ended (its last chunk sent at once)
+ * and gets a moment to be answered, rather than being cut off: spawnd does
+ * not notice a client leaving while it holds an upload back for a full pipe,
+ * and would keep that request until it shuts down. */
 static int loop(struct run *r)
 {
+    double linger_until = 0;
     for (;;) {
         int running, left;
         if (curl_multi_perform(r->multi, &running) != CURLM_OK) return -EIO;
@@ -414,13 +432,24 @@ static int loop(struct run *r)
                 remove_upload(r);
             }
         }
-        if (r->follow_done) return 0;
+        if (r->follow_done && (!r->upload || !r->ev.exited)) return 0;
+        if (r->follow_done && !linger_until) {
+            linger_until = now_s() + UPLOAD_LINGER_S;
+            r->stdin_end = true;
+            if (r->stdin_paused) {
+                r->stdin_paused = false;
+                curl_easy_pause(r->upload, CURLPAUSE_CONT);
+            }
+            continue;
+        }
+        if (linger_until && now_s() >= linger_until) return 0;
         struct curl_waitfd fds[2] = {
             {.fd = sig_pipe[0], .events = CURL_WAIT_POLLIN},
             {.fd = 0, .events = CURL_WAIT_POLLIN},
         };
         unsigned nfds = r->upload && r->stdin_paused ? 2 : 1;
-        if (curl_multi_poll(r->multi, fds, nfds, 1000, NULL) != CURLM_OK) return -EIO;
+        if (curl_multi_poll(r->multi, fds, nfds, linger_until ? 50 : 1000, NULL) != CURLM_OK)
+            return -EIO;
         forward_signals(r);
         if (r->give_up) return 0;
         /* End of file on a pipe is POLLHUP, which curl does not report. */
@@ -431,8 +460,26 @@ static int loop(struct run *r)
     }
 }
 
+/* The job's exit status from GET /v1/jobs/{id}, into ev, if it has ended. */
+static void ended_status(struct ctl *c, const char *path, struct ctl_events *ev)
+{
+    struct ctl_resp resp;
+    json_object *o = NULL, *state, *v;
+    if (ctl_request(c, "GET", path, NULL, 10, &resp) < 0) return;
+    if (resp.status == 200 && (o = json_tokener_parse(resp.body.data ? resp.body.data : "")) &&
+        json_object_object_get_ex(o, "state", &state) &&
+        !strcmp(json_object_get_string(state), "exited")) {
+        ev->exited = true;
+        ev->status = ctl_exit_status(o);
+        ev->timed_out = json_object_object_get_ex(o, "timed_out", &v) && json_object_get_boolean(v);
+        ev->killed = json_object_object_get_ex(o, "killed", &v) && json_object_get_boolean(v);
+    }
+    json_object_put(o);
+    ctl_resp_free(&resp);
+}
+
 /* Run the job described by body in the foreground; returns the exit status. */
-static int run_job(struct ctl *c, const char *body, bool use_stdin)
+static int run_job(struct ctl *c, const char *body, bool use_stdin, unsigned long long timeout_ms)
 {
     struct run r = {.c = c};
     int ret = CTL_EXIT_FAILED;
@@ -471,6 +518,12 @@ static int run_job(struct ctl *c, const char *body, bool use_stdin)
         ctl_fail("spawnd sent %s", r.ev.error);
         goto out;
     }
+    if (!r.ev.exited && r.follow_rc == CURLE_OK) {
+        /* spawnd ended the stream without the exit event: it does so when
+         * it dropped output this reader had only begun to receive. */
+        ended_status(c, r.path, &r.ev);
+        if (r.ev.exited) r.ev.dropped += !r.ev.gone[1];
+    }
     if (!r.ev.exited) {
         ctl_fail("the output stream from %s ended before the job did: %s", c->url,
                  *r.follow_err ? r.follow_err
@@ -479,12 +532,12 @@ static int run_job(struct ctl *c, const char *body, bool use_stdin)
         goto out;
     }
     if (r.ev.dropped && !r.ev.gone[1]) {
-        ctl_fail("%llu output events were lost: the program wrote faster than spawnctl read and "
-                 "spawnd keeps only --job-output-bytes per job (it exited with status %d)",
-                 r.ev.dropped, r.ev.status);
+        ctl_fail("output was lost: the program wrote faster than spawnctl could read, and "
+                 "spawnd keeps only --job-output-bytes of a job's output (the program exited "
+                 "with status %d)", r.ev.status);
         goto out;
     }
-    if (r.ev.timed_out) ctl_warn("the program timed out and was killed");
+    if (r.ev.timed_out) ctl_warn("the program timed out after %llu ms and was killed", timeout_ms);
     else if (r.ev.killed) ctl_warn("spawnd killed the program");
     ret = r.ev.status;
 out:
@@ -537,7 +590,7 @@ static int run_or_exec(struct ctl *c, const char *cmd, int argc, char **argv, bo
                         shell ? 0 : argc - first - 1);
     }
     if (!body) ret = ctl_fail("out of memory");
-    else ret = run_job(c, body, o.use_stdin);
+    else ret = run_job(c, body, o.use_stdin, o.timeout_ms);
 out:
     free(line);
     free(body);

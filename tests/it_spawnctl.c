@@ -137,6 +137,7 @@ static int run_call(struct call *c)
     waitpid(pid, &st, 0);
     c->secs = now_s() - start;
     c->status = WIFEXITED(st) ? WEXITSTATUS(st) : 1000 + WTERMSIG(st);
+    if (getenv("TIMING") && c->secs > 0.3) fprintf(stderr, "TIMING %.2f %s %s %s\n", c->secs, args[1], args[2] ? args[2] : "", args[3] ? args[3] : "");
     return c->status;
 }
 
@@ -297,6 +298,32 @@ static void test_run_binary_exact(void)
     CHECK_RC(c, 0);
     CHECK(c.err.len == 3 && memcmp(c.err.data, "\0\376x", 3) == 0);
     call_free(&c);
+}
+
+/* spawnd keeps a bounded amount of a background job's output and does not
+ * slow the program down for its reader: output that outruns spawnctl is
+ * lost.  spawnctl must then fail loudly, never exit 0 with missing bytes. */
+static void test_run_lost_output(void)
+{
+    struct srv small;
+    srv_start(&small, (const char *const[]){"--job-output-bytes", "65536", NULL});
+    struct srv saved = S;
+    S = small;
+    char path[512];
+    snprintf(path, sizeof path, "%s", helper("emit"));
+    struct call c;
+    CTL(c, "run", "--", path, "20000000", "3");
+    if (c.status == 0) {
+        CHECK_INT(c.out.len, 20000000); /* it kept up after all: then every byte is there */
+    } else {
+        CHECK_RC(c, 125);
+        check_one_line(&c);
+        CHECK_HAS(err_of(&c), "lost");
+        CHECK(c.out.len < 20000000);
+    }
+    call_free(&c);
+    S = saved;
+    CHECK_INT(srv_stop(&small, 15000), 0);
 }
 
 static void test_run_stdin(void)
@@ -681,13 +708,16 @@ static void test_help(void)
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
-    srv_start(&S, NULL);
+    /* Room for all the output of the byte-exact tests even when spawnctl is
+     * slow (sanitizers, a loaded machine): see test_run_lost_output. */
+    srv_start(&S, (const char *const[]){"--job-output-bytes", "67108864", NULL});
     test_help();
     test_run_streams_and_exit();
     test_run_signal_death();
     test_run_cannot_start();
     test_unreachable();
     test_run_binary_exact();
+    test_run_lost_output();
     test_run_stdin();
     test_run_sigint_forwarded();
     test_run_sigpipe();
