@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # it_openapi: docs/openapi.yaml is a valid OpenAPI 3.1 document (Redocly's
-# linter, with tests/openapi/redocly.yaml's rules), and it describes exactly
-# the routes of server/http.c, every error code of api/errors.c, every
-# request field and every query parameter (tests/openapi/check.js).
+# linter, with tests/openapi/redocly.yaml's rules); it describes exactly the
+# routes of server/http.c, every error code of api/errors.c, every request
+# field and every query parameter (tests/openapi/check.js); and the real
+# server's answers to every operation match it (tests/openapi/conform.js).
 #
-#   it_openapi.sh SOURCE_DIR TOOLS_DIR
+#   it_openapi.sh SOURCE_DIR TOOLS_DIR SPAWND_BINARY
 #
 # The linter comes from the npm registry, at the exact version below, and is
 # installed once into TOOLS_DIR (in the build directory, which git ignores).
@@ -13,16 +14,16 @@ set -euo pipefail
 
 REDOCLY_CLI_VERSION=1.34.20
 
-src=$(cd "$1" && pwd)
-tools=$2
-
 if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
     echo "SKIP: npm (and node) not found: cannot install @redocly/cli to validate docs/openapi.yaml" \
          "(Debian: apt-get install npm)"
     exit 77
 fi
 
-mkdir -p "$tools"
+src=$(cd "$1" && pwd)
+tools=$(mkdir -p "$2" && cd "$2" && pwd)
+spawnd=$3
+
 # ctest -j may run this next to another build's copy: install under a lock.
 exec 9>"$tools/.lock"
 flock 9
@@ -40,7 +41,15 @@ flock -u 9
 export REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true NO_UPDATE_NOTIFIER=1
 redocly=$tools/node_modules/.bin/redocly
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+spawnd_pid=
+cleanup() {
+    if [ -n "$spawnd_pid" ]; then
+        kill "$spawnd_pid" 2>/dev/null || true
+        wait "$spawnd_pid" 2>/dev/null || true
+    fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
 
 echo "== redocly lint docs/openapi.yaml ($("$redocly" --version))"
 "$redocly" lint --config "$src/tests/openapi/redocly.yaml" "$src/docs/openapi.yaml"
@@ -52,3 +61,23 @@ if ! "$redocly" bundle --config "$src/tests/openapi/redocly.yaml" --dereferenced
     exit 1
 fi
 node "$src/tests/openapi/check.js" "$src" "$tmp/openapi.json"
+
+echo "== the real server's answers against the document"
+token=it-openapi-$$-$RANDOM
+SPAWND_TOKEN=$token "$spawnd" --listen 127.0.0.1:0 --instance-id t0 --max-jobs 6 \
+    --max-body-bytes 4096 2>"$tmp/spawnd.log" &
+spawnd_pid=$!
+port=
+for _ in $(seq 100); do
+    port=$(sed -n 's|^listening on http://127.0.0.1:\([0-9]*\)$|\1|p' "$tmp/spawnd.log")
+    [ -n "$port" ] && break
+    kill -0 "$spawnd_pid" 2>/dev/null || break
+    sleep 0.05
+done
+if [ -z "$port" ]; then
+    echo "spawnd did not start:" >&2
+    cat "$tmp/spawnd.log" >&2
+    exit 1
+fi
+node "$src/tests/openapi/conform.js" "$tmp/openapi.json" "http://127.0.0.1:$port" "$token" \
+    "$tools" "$src/tests/helpers" || { tail -20 "$tmp/spawnd.log" >&2; exit 1; }
