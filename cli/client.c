@@ -279,10 +279,10 @@ int ctl_fail_resp(const struct ctl_resp *r, const char *what)
     json_object *body = r->body.data ? json_tokener_parse(r->body.data) : NULL;
     json_object *e, *code;
     const char *msg = ctl_error_message(body);
-    const char *cs = json_object_object_get_ex(body, "error", &e) &&
-                             json_object_object_get_ex(e, "code", &code)
-                         ? json_object_get_string(code)
-                         : NULL;
+    const char *cs =
+        json_object_object_get_ex(body, "error", &e) && json_object_object_get_ex(e, "code", &code)
+            ? json_object_get_string(code)
+            : NULL;
     int ret;
     if (msg)
         ret = ctl_fail("%s: spawnd answered %ld %s: %s", what, r->status, cs ? cs : "", msg);
@@ -319,7 +319,8 @@ long ctl_b64_decode(const char *s, size_t n, unsigned char *out)
             }
             if (pad || (v[k] = b64_val(ch)) < 0) return -EINVAL;
         }
-        unsigned x = (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 | (unsigned)v[3];
+        unsigned x =
+            (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 | (unsigned)v[3];
         out[o++] = (unsigned char)(x >> 16);
         if (pad < 2) out[o++] = (unsigned char)(x >> 8);
         if (pad < 1) out[o++] = (unsigned char)x;

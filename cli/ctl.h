@@ -32,8 +32,8 @@ struct ctl {
 
 /* One complete request's answer. */
 struct ctl_resp {
-    long status;        /* HTTP status; 0 when the server was not reached */
-    struct buf body;    /* the body, NUL-terminated */
+    long status;                       /* HTTP status; 0 when the server was not reached */
+    struct buf body;                   /* the body, NUL-terminated */
     char error[CURL_ERROR_SIZE + 128]; /* set when status is 0 */
 };
 
@@ -121,16 +121,16 @@ int ctl_spawn_failed(const struct ctl_resp *r);
  * exit event.  Feed it what curl receives; event boundaries need not match
  * the chunks. */
 struct ctl_events {
-    struct buf line;          /* an incomplete line */
-    unsigned char *dec;       /* decoding room */
+    struct buf line;    /* an incomplete line */
+    unsigned char *dec; /* decoding room */
     size_t dec_size;
-    bool text;                /* "data" is text (encoding utf8), not base64 */
-    bool exited;              /* the exit event came */
-    int status;               /* ... and the exit status it mirrors */
+    bool text;   /* "data" is text (encoding utf8), not base64 */
+    bool exited; /* the exit event came */
+    int status;  /* ... and the exit status it mirrors */
     bool timed_out, killed;
     unsigned long long dropped; /* events the server no longer had */
-    bool gone[3];             /* fd 1 or 2 failed (EPIPE): its data is discarded */
-    const char *error;        /* why the stream is unusable, or NULL */
+    bool gone[3];               /* fd 1 or 2 failed (EPIPE): its data is discarded */
+    const char *error;          /* why the stream is unusable, or NULL */
     /* ctl_events_curl_write: the transfer, and its answer when that is not
      * a 200 stream (an error body, kept for ctl_fail_resp). */
     CURL *easy;

@@ -35,7 +35,7 @@ void ctl_events_free(struct ctl_events *ev)
 static void out(struct ctl_events *ev, int fd, const void *p, size_t n)
 {
     const char *s = p;
-    while (n && !ev->gone[fd]) {
+    while (n && !ev->gone[fd] && !ev->error) { /* on_intr may give up */
         ssize_t w = write(fd, s, n);
         if (w < 0 && errno == EINTR) {
             if (ev->on_intr) ev->on_intr(ev->ctx);
@@ -114,7 +114,8 @@ static int event(struct ctl_events *ev, const char *line, size_t n)
         ev->timed_out = json_object_object_get_ex(o, "timed_out", &v) && json_object_get_boolean(v);
         ev->killed = json_object_object_get_ex(o, "killed", &v) && json_object_get_boolean(v);
     } else if (!strcmp(e, "dropped")) {
-        if (json_object_object_get_ex(o, "count", &v)) ev->dropped += (unsigned long long)json_object_get_int64(v);
+        if (json_object_object_get_ex(o, "count", &v))
+            ev->dropped += (unsigned long long)json_object_get_int64(v);
     }
     /* "spawn", and events a newer spawnd may add, carry no output. */
 out:

@@ -260,21 +260,19 @@ static const char messages_text[] =
     "Example:\n"
     "  spawnctl messages -f \"$id\" | jq -c .\n";
 
-static const char help_text[] =
-    "Usage: spawnctl help [COMMAND]\n"
-    "\n"
-    "Prints the overview, or the page of COMMAND (the same as\n"
-    "'spawnctl COMMAND --help').\n";
+static const char help_text[] = "Usage: spawnctl help [COMMAND]\n"
+                                "\n"
+                                "Prints the overview, or the page of COMMAND (the same as\n"
+                                "'spawnctl COMMAND --help').\n";
 
 static const struct {
     const char *name, *text;
     bool with_opts; /* the text has a %s for the run options */
 } pages[] = {
-    {"run", run_text, true},       {"exec", exec_text, true},   {"start", start_text, true},
-    {"jobs", jobs_text, false},    {"status", status_text, false}, {"logs", logs_text, false},
-    {"wait", wait_text, false},    {"kill", kill_text, false},  {"fork", fork_text, false},
-    {"send", send_text, false},    {"messages", messages_text, false},
-    {"help", help_text, false},
+    {"run", run_text, true},    {"exec", exec_text, true},          {"start", start_text, true},
+    {"jobs", jobs_text, false}, {"status", status_text, false},     {"logs", logs_text, false},
+    {"wait", wait_text, false}, {"kill", kill_text, false},         {"fork", fork_text, false},
+    {"send", send_text, false}, {"messages", messages_text, false}, {"help", help_text, false},
 };
 
 int ctl_help(const char *cmd)

@@ -62,7 +62,8 @@ static int get_json(struct ctl *c, const char *path, const char *what, json_obje
     int ret = 0;
     *out = NULL;
     if (ctl_request(c, "GET", path, NULL, 0, &resp) < 0) return ctl_fail("%s", resp.error);
-    if (resp.status != 200) ret = ctl_fail_resp(&resp, what);
+    if (resp.status != 200)
+        ret = ctl_fail_resp(&resp, what);
     else if (!(*out = json_tokener_parse(resp.body.data ? resp.body.data : "")))
         ret = ctl_fail("%s: spawnd answered something that is not JSON", what);
     ctl_resp_free(&resp);
@@ -140,9 +141,8 @@ int ctl_cmd_status(struct ctl *c, int argc, char **argv)
         /* Every field the server sends, so a newer server's show up too. */
         json_object_object_foreach(o, key, val)
         {
-            const char *s = json_object_is_type(val, json_type_null)
-                                ? "-"
-                                : json_object_get_string(val);
+            const char *s =
+                json_object_is_type(val, json_type_null) ? "-" : json_object_get_string(val);
             printf("%-12s %s\n", key, s);
         }
     }
@@ -224,8 +224,10 @@ int ctl_cmd_kill(struct ctl *c, int argc, char **argv)
     }
     char path[200], body[64];
     snprintf(path, sizeof path, "/v1/jobs/%s/signal", argv[first]);
-    if (sig_name(sig)) snprintf(body, sizeof body, "{\"signal\":\"%s\"}", sig_name(sig));
-    else snprintf(body, sizeof body, "{\"signal\":%d}", sig);
+    if (sig_name(sig))
+        snprintf(body, sizeof body, "{\"signal\":\"%s\"}", sig_name(sig));
+    else
+        snprintf(body, sizeof body, "{\"signal\":%d}", sig);
     struct ctl_resp resp;
     if (ctl_request(c, "POST", path, body, 30, &resp) < 0) return ctl_fail("%s", resp.error);
     int ret = resp.status == 202 ? 0 : ctl_fail_resp(&resp, "cannot signal the job");
@@ -313,8 +315,8 @@ int ctl_cmd_fork(struct ctl *c, int argc, char **argv)
     /* Output in base64, so `spawnctl logs` can give back the exact bytes. */
     json_object_object_add(b, "encoding", json_object_new_string("base64"));
     json_object_object_add(b, "stdin", json_object_new_string(""));
-    const char *body = json_object_to_json_string_ext(b, JSON_C_TO_STRING_PLAIN |
-                                                             JSON_C_TO_STRING_NOSLASHESCAPE);
+    const char *body =
+        json_object_to_json_string_ext(b, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
     if (ctl_request(c, "POST", "/v1/fork", body, 60, &resp) < 0) {
         ret = ctl_fail("%s", resp.error);
         goto out;

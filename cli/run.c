@@ -56,10 +56,10 @@ struct run {
     char follow_err[CURL_ERROR_SIZE];
     char upload_err[CURL_ERROR_SIZE];
     bool stdin_paused;
-    bool stdin_end;  /* the job has ended: end the upload now */
+    bool stdin_end; /* the job has ended: end the upload now */
     bool sent_sigpipe;
-    int nint;      /* SIGINTs forwarded in a row */
-    bool give_up;  /* SIGINT_GIVE_UP reached */
+    int nint;     /* SIGINTs forwarded in a row */
+    bool give_up; /* SIGINT_GIVE_UP reached */
 };
 
 static int sig_pipe[2] = {-1, -1};
@@ -68,7 +68,8 @@ static void on_signal(int sig)
 {
     int saved = errno;
     unsigned char b = (unsigned char)sig;
-    if (write(sig_pipe[1], &b, 1) < 0) {} /* full: the signal is already pending */
+    if (write(sig_pipe[1], &b, 1) < 0) {
+    } /* full: the signal is already pending */
     errno = saved;
 }
 
@@ -101,8 +102,10 @@ static void send_signal(struct run *r, int sig)
     char path[200], body[64];
     const char *name = sig_name(sig);
     snprintf(path, sizeof path, "%s/signal", r->path);
-    if (name) snprintf(body, sizeof body, "{\"signal\":\"%s\"}", name);
-    else snprintf(body, sizeof body, "{\"signal\":%d}", sig);
+    if (name)
+        snprintf(body, sizeof body, "{\"signal\":\"%s\"}", name);
+    else
+        snprintf(body, sizeof body, "{\"signal\":%d}", sig);
     struct ctl_resp resp;
     if (ctl_request(r->c, "POST", path, body, 10, &resp) < 0)
         ctl_warn("could not forward %s: %s", name ? name : "the signal", resp.error);
@@ -122,6 +125,7 @@ static void forward_signals(void *arg)
         for (ssize_t i = 0; i < n && !r->give_up; i++) {
             if (sigs[i] == SIGINT && ++r->nint >= SIGINT_GIVE_UP) {
                 r->give_up = true;
+                r->ev.error = "interrupted"; /* stops a write(2) blocked on stdout */
                 break;
             }
             if (sigs[i] != SIGINT) r->nint = 0;
@@ -210,13 +214,14 @@ static char *job_body(const struct run_opts *o, const char *command, char **args
         if (!(env = make_env(o))) goto out;
         json_object_object_add(b, "env", env);
     }
-    if (o->timeout_ms) json_object_object_add(b, "timeout_ms", json_object_new_int64((int64_t)o->timeout_ms));
+    if (o->timeout_ms)
+        json_object_object_add(b, "timeout_ms", json_object_new_int64((int64_t)o->timeout_ms));
     if (o->kill_signal && add_str(b, "kill_signal", o->kill_signal)) goto out;
     /* Without --stdin the program reads end-of-file at once, rather than
      * waiting on a pipe nobody will ever write to. */
     if (!o->use_stdin && add_str(b, "stdin", "")) goto out;
-    const char *s = json_object_to_json_string_ext(b, JSON_C_TO_STRING_PLAIN |
-                                                          JSON_C_TO_STRING_NOSLASHESCAPE);
+    const char *s =
+        json_object_to_json_string_ext(b, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
     text = s ? strdup(s) : NULL;
 out:
     json_object_put(b);
@@ -527,18 +532,23 @@ static int run_job(struct ctl *c, const char *body, bool use_stdin, unsigned lon
     if (!r.ev.exited) {
         ctl_fail("the output stream from %s ended before the job did: %s", c->url,
                  *r.follow_err ? r.follow_err
-                               : r.follow_rc ? curl_easy_strerror(r.follow_rc)
-                                             : "no exit event");
+                 : r.follow_rc ? curl_easy_strerror(r.follow_rc)
+                               : "no exit event");
         goto out;
     }
     if (r.ev.dropped && !r.ev.gone[1]) {
         ctl_fail("output was lost: the program wrote faster than spawnctl could read, and "
                  "spawnd keeps only --job-output-bytes of a job's output (the program exited "
-                 "with status %d)", r.ev.status);
+                 "with status %d)",
+                 r.ev.status);
         goto out;
     }
-    if (r.ev.timed_out) ctl_warn("the program timed out after %llu ms and was killed", timeout_ms);
-    else if (r.ev.killed) ctl_warn("spawnd killed the program");
+    if (r.ev.timed_out && timeout_ms)
+        ctl_warn("the program timed out after %llu ms and was killed", timeout_ms);
+    else if (r.ev.timed_out)
+        ctl_warn("the program ran past the server's --max-timeout-ms and was killed");
+    else if (r.ev.killed)
+        ctl_warn("spawnd killed the program");
     ret = r.ev.status;
 out:
     if (r.follow) {
@@ -589,8 +599,10 @@ static int run_or_exec(struct ctl *c, const char *cmd, int argc, char **argv, bo
         body = job_body(&o, argv[first], shell ? NULL : argv + first + 1,
                         shell ? 0 : argc - first - 1);
     }
-    if (!body) ret = ctl_fail("out of memory");
-    else ret = run_job(c, body, o.use_stdin, o.timeout_ms);
+    if (!body)
+        ret = ctl_fail("out of memory");
+    else
+        ret = run_job(c, body, o.use_stdin, o.timeout_ms);
 out:
     free(line);
     free(body);

@@ -14,10 +14,10 @@ static const struct {
     const char *name;
     int (*fn)(struct ctl *c, int argc, char **argv);
 } commands[] = {
-    {"run", ctl_cmd_run},       {"exec", ctl_cmd_exec},         {"start", ctl_cmd_start},
-    {"jobs", ctl_cmd_jobs},     {"status", ctl_cmd_status},     {"logs", ctl_cmd_logs},
-    {"wait", ctl_cmd_wait},     {"kill", ctl_cmd_kill},         {"fork", ctl_cmd_fork},
-    {"send", ctl_cmd_send},     {"messages", ctl_cmd_messages},
+    {"run", ctl_cmd_run},   {"exec", ctl_cmd_exec},         {"start", ctl_cmd_start},
+    {"jobs", ctl_cmd_jobs}, {"status", ctl_cmd_status},     {"logs", ctl_cmd_logs},
+    {"wait", ctl_cmd_wait}, {"kill", ctl_cmd_kill},         {"fork", ctl_cmd_fork},
+    {"send", ctl_cmd_send}, {"messages", ctl_cmd_messages},
 };
 
 /* Whether the command's own arguments ask for help: before its operands
@@ -28,9 +28,9 @@ static bool wants_help(int argc, char **argv)
         if (!strcmp(argv[i], "--")) return false;
         if (ctl_is_help(argv[i])) return true;
         if (argv[i][0] != '-' || ctl_looks_like_id(argv[i])) return false;
-        static const char *const with_value[] = {"--url", "--token", "--cwd", "--env",
-                                                 "--timeout", "--kill-signal", "--node",
-                                                 "--node-arg"};
+        static const char *const with_value[] = {"--url",  "--token",   "--cwd",
+                                                 "--env",  "--timeout", "--kill-signal",
+                                                 "--node", "--node-arg"};
         for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++)
             if (!strcmp(argv[i], with_value[k])) {
                 i++;

@@ -22,14 +22,14 @@ static struct srv S;
 
 /* One run of spawnctl. */
 struct call {
-    const char *const *argv;   /* after "spawnctl", NULL-terminated */
-    const void *in;            /* fed to its stdin, then closed; NULL: /dev/null */
+    const char *const *argv; /* after "spawnctl", NULL-terminated */
+    const void *in;          /* fed to its stdin, then closed; NULL: /dev/null */
     size_t inlen;
-    int sig, sig_after_ms;     /* send sig to spawnctl after that long */
-    size_t close_out_after;    /* close our end of its stdout after this many bytes */
+    int sig, sig_after_ms;  /* send sig to spawnctl after that long */
+    size_t close_out_after; /* close our end of its stdout after this many bytes */
     /* results */
     struct buf out, err;
-    int status;                /* exit status; 1000 + N when signal N killed spawnctl */
+    int status; /* exit status; 1000 + N when signal N killed spawnctl */
     double secs;
 };
 
@@ -111,8 +111,10 @@ static int run_call(struct call *c)
             if (r > 0) {
                 buf_append(k ? &c->err : &c->out, chunk, (size_t)r);
             } else if (r == 0 || errno != EINTR) {
-                if (k) err_open = false;
-                else out_open = false;
+                if (k)
+                    err_open = false;
+                else
+                    out_open = false;
                 close(p[k].fd);
             }
         }
@@ -137,13 +139,15 @@ static int run_call(struct call *c)
     waitpid(pid, &st, 0);
     c->secs = now_s() - start;
     c->status = WIFEXITED(st) ? WEXITSTATUS(st) : 1000 + WTERMSIG(st);
-    if (getenv("TIMING") && c->secs > 0.3) fprintf(stderr, "TIMING %.2f %s %s %s\n", c->secs, args[1], args[2] ? args[2] : "", args[3] ? args[3] : "");
+    if (getenv("TIMING") && c->secs > 0.3)
+        fprintf(stderr, "TIMING %.2f %s %s %s\n", c->secs, args[1], args[2] ? args[2] : "",
+                args[3] ? args[3] : "");
     return c->status;
 }
 
 /* spawnctl ARGS... with no stdin; the exit status. */
-#define CTL(c, ...)                                                                         \
-    (memset(&(c), 0, sizeof(c)), (c).argv = (const char *const[]){__VA_ARGS__, NULL},       \
+#define CTL(c, ...)                                                                                \
+    (memset(&(c), 0, sizeof(c)), (c).argv = (const char *const[]){__VA_ARGS__, NULL},              \
      run_call(&(c)))
 
 static const char *out_of(struct call *c)
@@ -157,10 +161,10 @@ static const char *err_of(struct call *c)
 }
 
 /* The exit status, with spawnctl's stderr when it is not the one wanted. */
-#define CHECK_RC(c, want)                                                                   \
-    do {                                                                                    \
-        if ((c).status != (want)) fprintf(stderr, "  spawnctl said: %s\n", err_of(&(c)));   \
-        CHECK_INT((c).status, want);                                                        \
+#define CHECK_RC(c, want)                                                                          \
+    do {                                                                                           \
+        if ((c).status != (want)) fprintf(stderr, "  spawnctl said: %s\n", err_of(&(c)));          \
+        CHECK_INT((c).status, want);                                                               \
     } while (0)
 
 /* spawnctl's own failure: exactly one line, "spawnctl: ...". */
@@ -332,8 +336,8 @@ static void test_run_stdin(void)
     unsigned char *data = malloc(n);
     uint64_t state = 7;
     emit_fill(&state, data, n);
-    struct call c = {.argv = (const char *const[]){"run", "--stdin", "--", "cat", NULL},
-                     .in = data, .inlen = n};
+    struct call c = {
+        .argv = (const char *const[]){"run", "--stdin", "--", "cat", NULL}, .in = data, .inlen = n};
     run_call(&c);
     CHECK_RC(c, 0);
     CHECK_INT(c.out.len, n);
@@ -411,7 +415,7 @@ static void test_run_options(void)
     /* --env: spawnctl's environment plus the pairs, never its SPAWND_*. */
     setenv("SPAWNCTL_TEST_INHERITED", "yes", 1);
     CTL(c, "run", "--env", "FOO=bar baz", "--env=EMPTY=", "--", "sh", "-c",
-                  "echo \"$FOO|${EMPTY-unset}|$SPAWNCTL_TEST_INHERITED|${SPAWND_URL-none}\"");
+        "echo \"$FOO|${EMPTY-unset}|$SPAWNCTL_TEST_INHERITED|${SPAWND_URL-none}\"");
     CHECK_RC(c, 0);
     CHECK_STR(out_of(&c), "bar baz||yes|none\n");
     call_free(&c);
@@ -551,8 +555,8 @@ static void test_jobs_round_trip(void)
     free(id);
 
     /* logs -f follows a running job to its end. */
-    id = start_job((const char *const[]){
-        "start", "--", "sh", "-c", "echo a; sleep 0.5; echo b >&2; echo c", NULL});
+    id = start_job((const char *const[]){"start", "--", "sh", "-c",
+                                         "echo a; sleep 0.5; echo b >&2; echo c", NULL});
     CTL(c, "logs", "-f", id);
     CHECK_RC(c, 0);
     CHECK_STR(out_of(&c), "a\nc\n");
@@ -610,12 +614,11 @@ static void test_fork_messages(void)
     }
     char js[] = "/tmp/spawnctl-echo-XXXXXX.js";
     int fd = mkstemps(js, 3);
-    static const char script[] =
-        "process.on('message', m => {\n"
-        "  process.send({echo: m});\n"
-        "  if (m === 'bye') process.disconnect();\n"
-        "});\n"
-        "console.log('child up');\n";
+    static const char script[] = "process.on('message', m => {\n"
+                                 "  process.send({echo: m});\n"
+                                 "  if (m === 'bye') process.disconnect();\n"
+                                 "});\n"
+                                 "console.log('child up');\n";
     CHECK(fd >= 0 && write(fd, script, strlen(script)) == (ssize_t)strlen(script));
     close(fd);
 
@@ -670,14 +673,14 @@ static void test_help(void)
                                        "wait", "kill", "fork",  "send", "messages", NULL};
     for (size_t i = 0; cmds[i]; i++) {
         CTL(c, "help", cmds[i]);
-    CHECK_RC(c, 0);
+        CHECK_RC(c, 0);
         char usage[64];
         snprintf(usage, sizeof usage, "Usage: spawnctl %s", cmds[i]);
         CHECK_HAS(out_of(&c), usage);
         CHECK_HAS(out_of(&c), "Exit status");
         struct call d;
         CTL(d, cmds[i], "--help");
-    CHECK_RC(d, 0);
+        CHECK_RC(d, 0);
         CHECK_STR(out_of(&d), out_of(&c));
         call_free(&d);
         call_free(&c);
