@@ -27,6 +27,7 @@ struct call {
     size_t inlen;
     int sig, sig_after_ms;  /* send sig to spawnctl after that long */
     size_t close_out_after; /* close our end of its stdout after this many bytes */
+    const char *token;      /* SPAWND_TOKEN for spawnctl, or none */
     /* results */
     struct buf out, err;
     int status; /* exit status; 1000 + N when signal N killed spawnctl */
@@ -72,7 +73,10 @@ static int run_call(struct call *c)
         dup2(out[1], 1);
         dup2(err[1], 2);
         setenv("SPAWND_URL", S.url, 1);
-        unsetenv("SPAWND_TOKEN");
+        if (c->token)
+            setenv("SPAWND_TOKEN", c->token, 1);
+        else
+            unsetenv("SPAWND_TOKEN");
         signal(SIGPIPE, SIG_DFL);
         execv(SPAWNCTL_BIN, (char *const *)args);
         _exit(99);
@@ -658,6 +662,37 @@ static void test_fork_messages(void)
     unlink(js);
 }
 
+/* A server that checks tokens: spawnctl sends SPAWND_TOKEN (or --token) as a
+ * bearer token and never hands it on to the program. */
+static void test_token(void)
+{
+    struct srv secured;
+    srv_start_env(&secured, NULL, (const char *const[]){"SPAWND_TOKEN=t0k3n-for-it", NULL});
+    struct srv saved = S;
+    S = secured;
+    struct call c;
+    CTL(c, "run", "--", "true");
+    CHECK_RC(c, 125);
+    check_one_line(&c);
+    CHECK_HAS(err_of(&c), "401");
+    call_free(&c);
+    CTL(c, "--token", "t0k3n-for-it", "run", "--", "echo", "in");
+    CHECK_RC(c, 0);
+    CHECK_STR(out_of(&c), "in\n");
+    call_free(&c);
+    memset(&c, 0, sizeof c);
+    c.argv = (const char *const[]){
+        "run", "--env", "A=1", "--", "sh", "-c", "echo \"$A ${SPAWND_TOKEN-none}\"", NULL};
+    c.token = "t0k3n-for-it";
+    run_call(&c);
+    CHECK_RC(c, 0);
+    CHECK_STR(out_of(&c), "1 none\n");
+    call_free(&c);
+    CHECK(!srv_log_has(&secured, "t0k3n-for-it"));
+    S = saved;
+    CHECK_INT(srv_stop(&secured, 15000), 0);
+}
+
 /* --- help and usage ---------------------------------------------------------------- */
 
 static void test_help(void)
@@ -728,6 +763,7 @@ int main(void)
     test_exec();
     test_jobs_round_trip();
     test_fork_messages();
+    test_token();
     CHECK_INT(srv_stop(&S, 15000), 0);
     return check_status();
 }
