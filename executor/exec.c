@@ -524,7 +524,7 @@ static int spawn_one(struct executor *ex, const struct exec_proc *p, const struc
                      pid_t *pid)
 {
     char path[4096];
-    int r = exec_path_resolve(p->file, p->envp, path, sizeof path);
+    int r = exec_path_resolve(p->file, p->envp, p->cwd, path, sizeof path);
     if (r < 0) return r;
 
     posix_spawn_file_actions_t fa;
@@ -570,7 +570,7 @@ static int policy_check(const struct executor *ex, const struct exec_proc *p)
 {
     if (!ex->cfg.allow) return 0;
     char path[4096], real[PATH_MAX];
-    int r = exec_path_resolve(p->file, p->envp, path, sizeof path);
+    int r = exec_path_resolve(p->file, p->envp, p->cwd, path, sizeof path);
     if (r < 0) return r;
     if (!realpath(path, real)) return -errno;
     for (char *const *a = ex->cfg.allow; *a; a++)

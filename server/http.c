@@ -391,14 +391,16 @@ static bool is_json_type(const char *ct)
 }
 
 struct framing {
-    int content_length, transfer_encoding;
-    bool bad_te;
+    int content_length, transfer_encoding, host;
+    bool bad_te, bad_name;
 };
 
 static enum MHD_Result framing_iter(void *cls, enum MHD_ValueKind kind, const char *key,
                                     const char *value)
 {
     struct framing *f = cls;
+    if (strpbrk(key, " \t")) f->bad_name = true; /* "Content-Length : 5" */
+    if (strcasecmp(key, "Host") == 0) f->host++;
     if (strcasecmp(key, "Content-Length") == 0) f->content_length++;
     if (strcasecmp(key, "Transfer-Encoding") == 0) {
         f->transfer_encoding++;
@@ -411,10 +413,10 @@ static enum MHD_Result framing_iter(void *cls, enum MHD_ValueKind kind, const ch
  * smuggling) are refused outright. */
 static bool framing_ok(struct http_req *r)
 {
-    struct framing f = {0, 0, false};
+    struct framing f = {0, 0, 0, false, false};
     MHD_get_connection_values(r->con, MHD_HEADER_KIND, framing_iter, &f);
-    return f.content_length <= 1 && f.transfer_encoding <= 1 && !f.bad_te &&
-           !(f.content_length && f.transfer_encoding);
+    return f.content_length <= 1 && f.transfer_encoding <= 1 && f.host <= 1 && !f.bad_te &&
+           !f.bad_name && !(f.content_length && f.transfer_encoding);
 }
 
 static enum MHD_Result begin(struct http_req *r)
@@ -422,7 +424,8 @@ static enum MHD_Result begin(struct http_req *r)
     struct server *s = r->srv;
     if (!framing_ok(r))
         return http_respond_code(r, API_ERR_BAD_REQUEST,
-                                 "ambiguous request framing (Content-Length/Transfer-Encoding)");
+                                 "ambiguous request framing (Content-Length, Transfer-Encoding, "
+                                 "Host or a header name with blanks)");
     if (s->shutting_down)
         return http_respond_code(r, API_ERR_SHUTTING_DOWN, "spawnd is shutting down");
     if (s->auth) {
@@ -480,7 +483,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         if (!r) return MHD_NO;
         *con_cls = r;
         enum MHD_Result ret = begin(r);
-        if (r->queued || !r->route || !r->route->json_body) deadline_stop(r);
+        if (!r->queued && r->route && r->route->upload) deadline_stop(r); /* a stream: no deadline */
         return ret;
     }
     if (r->queued) { /* answered early (413, 415...): ignore the rest of the body */
@@ -704,8 +707,9 @@ int server_start(struct server *s)
         {MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)s->cfg.max_connections_per_ip, NULL},
         {MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL},
         {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape, NULL},
+        {MHD_OPTION_STRICT_FOR_CLIENT, 1, NULL},
     };
-    size_t nops = 9;
+    size_t nops = 10;
     char *cert = NULL, *key = NULL;
     if (*s->cfg.tls_cert) {
         cert = read_file(s->cfg.tls_cert);

@@ -61,7 +61,7 @@ static int allow_list(const struct strlist *progs, char ***out)
     char **l = calloc(progs->n + 1, sizeof *l);
     for (size_t i = 0; l && i < progs->n; i++) {
         char path[4096];
-        if (exec_path_resolve(progs->v[i], environ, path, sizeof path) < 0 ||
+        if (exec_path_resolve(progs->v[i], environ, NULL, path, sizeof path) < 0 ||
             !(l[i] = realpath(path, NULL))) {
             fprintf(stderr, "spawnd: --allow %s: no such program\n", progs->v[i]);
             free_list(l);
@@ -128,6 +128,12 @@ int main(int argc, char **argv)
     }
     if ((*s.cfg.token_file || s.cfg.token) && !(s.auth = auth_new(s.cfg.token_file, s.cfg.token)))
         goto out;
+    if (s.cfg.token) {
+        /* Children running as spawnd's user could read /proc/<spawnd>/environ:
+         * wipe the token there, now that auth has its own copy. */
+        explicit_bzero((char *)s.cfg.token, strlen(s.cfg.token));
+        s.cfg.token = NULL;
+    }
     if (allow_list(&s.cfg.allow, &allow) < 0 || rlimit_list(&s.cfg.rlimits, rl, 16) < 0) goto out;
 
     rc = 1;
