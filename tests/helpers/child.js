@@ -1,0 +1,5 @@
+//child.js
+process.on('message', function(m){
+    console.log('child got message', m)
+});
+process.send({ foo: 'bar' })
