@@ -276,7 +276,7 @@ void http_resume(struct http_req *r)
     MHD_resume_connection(r->con);
     /* In external-epoll mode MHD has no wake-up descriptor of its own: run it
      * again soon (not from here, which may be inside one of its callbacks). */
-    loop_timer_start(r->srv->loop, &r->srv->mhd_t, 0);
+    server_kick(r->srv);
 }
 
 static void on_hup(struct loop_watch *w, uint32_t revents)
@@ -568,7 +568,7 @@ static void on_deadline(struct loop_timer *t)
     struct http_conn *c = (struct http_conn *)((char *)t - offsetof(struct http_conn, deadline));
     log_info("msg=request_deadline fd=%d", c->fd);
     shutdown(c->fd, SHUT_RDWR);
-    loop_timer_start(c->srv->loop, &c->srv->mhd_t, 0);
+    server_kick(c->srv);
 }
 
 static void on_connection(void *cls, struct MHD_Connection *con, void **socket_context,
@@ -595,7 +595,7 @@ static void on_connection(void *cls, struct MHD_Connection *con, void **socket_c
         *socket_context = NULL;
         /* Below --max-connections again, libmicrohttpd only re-arms its
          * listening socket on its next run: make sure there is one. */
-        loop_timer_start(s->loop, &s->mhd_t, 0);
+        server_kick(s);
     }
 }
 
@@ -642,10 +642,21 @@ static char *read_file(const char *path)
 
 static void mhd_run(struct server *s)
 {
+    s->mhd_kicked = false;
+    s->in_mhd_run = true;
     MHD_run(s->mhd);
+    s->in_mhd_run = false;
     MHD_UNSIGNED_LONG_LONG ms;
-    if (MHD_get_timeout(s->mhd, &ms) == MHD_YES) loop_timer_start(s->loop, &s->mhd_t, ms);
-    else loop_timer_stop(s->loop, &s->mhd_t);
+    if (s->mhd_kicked) ms = 0; /* asked for during this run: another one right away */
+    else if (MHD_get_timeout(s->mhd, &ms) != MHD_YES) ms = UINT64_MAX;
+    if (ms == UINT64_MAX) loop_timer_stop(s->loop, &s->mhd_t);
+    else loop_timer_start(s->loop, &s->mhd_t, ms);
+}
+
+void server_kick(struct server *s)
+{
+    if (s->in_mhd_run) s->mhd_kicked = true;
+    else loop_timer_start(s->loop, &s->mhd_t, 0);
 }
 
 static void on_mhd_fd(struct loop_watch *w, uint32_t revents)

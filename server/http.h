@@ -39,6 +39,7 @@ struct server {
     struct MHD_Daemon *mhd;
     struct loop_watch mhd_w;
     struct loop_timer mhd_t;
+    bool in_mhd_run, mhd_kicked;
     bool shutting_down;
     int exit_status;
     struct loop_timer stop_t;
@@ -96,6 +97,9 @@ int server_start(struct server *s);
 void server_shutdown(struct server *s);
 /* Free everything; after the loop has stopped. */
 void server_stop(struct server *s);
+/* Have MHD run again soon: it has no wake-up descriptor of its own in
+ * external-epoll mode (after a resume, or a connection closing). */
+void server_kick(struct server *s);
 /* Called when a job ends or a request completes, to finish a shutdown. */
 void server_check_stop(struct server *s);
 
