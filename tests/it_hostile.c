@@ -724,6 +724,26 @@ static void test_faults(void)
         resp_free(&g[i].r);
     }
     CHECK_INT(descendants_settle(&X, 2000), 0);
+
+    /* BUG: "a job never leaves processes behind" holds only for its process
+     * group: a child that calls setsid() (or setpgid()) outlives the job's
+     * end, its timeout, DELETE and even spawnd's shutdown, running
+     * unaccounted (not in --max-jobs). Orphans come back to spawnd (the
+     * subreaper), so spawnd could kill them; a cgroup per job would be
+     * exact. Expected: gone with the job. */
+    post_h(&X, "/v1/exec", "{\"command\":\"setsid sleep 57 >/dev/null 2>&1 & sleep 0.3; echo started\"}",
+           NULL, &r);
+    CHECK_INT(r.status, 200);
+    resp_free(&r);
+    pid_t escaped = 0;
+    for (int waited = 0; waited < 1500; waited += 50) {
+        sleep_ms(50);
+        escaped = child_named(&X, "sleep", "57");
+        if (!escaped && waited >= 500) break;
+    }
+    KNOWN_BUG(!escaped, "a job's setsid() child outlives the job (and spawnd)");
+    if (escaped) kill(escaped, SIGKILL);
+    CHECK_INT(descendants_settle(&X, 2000), 0);
     STILL_SOUND(&X, fds);
     CHECK(srv_log_has(&X, "msg=client_gone"));
     CHECK_INT(srv_stop(&X, 5000), 0);

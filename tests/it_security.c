@@ -850,6 +850,11 @@ static void test_rlimits(void)
     limits_of(out, "Max file size", soft, hard);
     CHECK_STR(soft, "4096");
     free(out);
+    /* Every child goes through the shim here, so every one has no-new-privs
+     * (a setuid program gains nothing) and dies with spawnd. */
+    out = RUN_OUT(&RL, "/v1/execFile", "{\"file\":\"grep\",\"args\":[\"NoNewPrivs\",\"/proc/self/status\"]}");
+    CHECK_STR(out, "NoNewPrivs:\t1\n");
+    free(out);
     /* Through the shell and under another uid alike; and a child cannot
      * raise a hard limit back. */
     out = RUN_OUT(&RL, "/v1/exec",
