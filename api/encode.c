@@ -368,6 +368,12 @@ static long last_pid(const struct exec_job_info *info)
     return info->nprocs && info->pids ? (long)info->pids[info->nprocs - 1] : 0;
 }
 
+static const char *maxbuffer_message(enum exec_stream stream)
+{
+    return stream == EXEC_STDERR ? "stderr maxBuffer length exceeded"
+                                 : "stdout maxBuffer length exceeded";
+}
+
 static const char *jbool(bool b)
 {
     return b ? "true" : "false";
@@ -390,9 +396,8 @@ int api_exec_result_encode(struct buf *out, const struct api_exec_result *res)
     if (!r) {
         if (res->truncated_stream)
             r = buf_printf(out,
-                           "{\"code\":\"ERR_CHILD_PROCESS_STDIO_MAXBUFFER\","
-                           "\"message\":\"%s maxBuffer length exceeded\"}",
-                           res->truncated_stream == EXEC_STDERR ? "stderr" : "stdout");
+                           "{\"code\":\"ERR_CHILD_PROCESS_STDIO_MAXBUFFER\",\"message\":\"%s\"}",
+                           maxbuffer_message(res->truncated_stream));
         else
             r = buf_appends(out, "null");
     }
@@ -401,6 +406,14 @@ int api_exec_result_encode(struct buf *out, const struct api_exec_result *res)
     if (!r) r = buf_appendc(out, '}');
     if (r) rollback(out, start);
     return r;
+}
+
+int api_event_maxbuffer(struct buf *out, enum exec_stream stream)
+{
+    return buf_printf(out,
+                      "{\"event\":\"error\",\"code\":\"ERR_CHILD_PROCESS_STDIO_MAXBUFFER\","
+                      "\"message\":\"%s\"}\n",
+                      maxbuffer_message(stream));
 }
 
 int api_event_spawn(struct buf *out, const struct exec_job_info *info, bool pipeline)
@@ -506,6 +519,8 @@ int api_job_encode(struct buf *out, const struct api_job_view *v)
     if (!r) r = put_time(out, "ended_at", info->running ? 0 : v->ended_at_ns);
     if (!r) r = buf_appendc(out, ',');
     if (!r) r = info->running ? buf_appends(out, "\"duration_ms\":null") : put_duration(out, info);
+    if (!r)
+        r = buf_printf(out, ",\"encoding\":\"%s\"", v->encoding == API_BASE64 ? "base64" : "utf8");
     if (!r && v->kind == API_PIPELINE) {
         r = buf_appends(out, ",\"pids\":[");
         for (size_t i = 0; !r && i < info->nprocs; i++)

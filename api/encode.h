@@ -47,6 +47,9 @@ struct api_exec_result {
 int api_exec_result_encode(struct buf *out, const struct api_exec_result *r);
 
 /* Stream events, each one line of NDJSON ending in "\n". */
+/* {"event":"error","code":"ERR_CHILD_PROCESS_STDIO_MAXBUFFER","message":"stdout maxBuffer length exceeded"}
+ * for a background exec/execFile job past its max_buffer. */
+int api_event_maxbuffer(struct buf *out, enum exec_stream stream);
 /* {"event":"spawn","pid":N} or, for pipelines, {"event":"spawn","pid":LAST,"pids":[...]} */
 int api_event_spawn(struct buf *out, const struct exec_job_info *info, bool pipeline);
 /* {"event":"stdout"|"stderr","data":"..."[,"step":i]}; step < 0 for none.
@@ -62,12 +65,13 @@ int api_event_exit(struct buf *out, const struct exec_job_info *info, bool pipel
 
 /* A background job as GET /v1/jobs/{id} shows it:
  * {"id","kind","pid","state":"running"|"exited","exit_code","signal",
- *  "timed_out","killed","started_at","ended_at","duration_ms"[,"pids"]}
+ *  "timed_out","killed","started_at","ended_at","duration_ms","encoding"[,"pids"]}
  * Times are RFC 3339 in UTC with milliseconds; ended_at and duration_ms are
  * null while it runs. */
 struct api_job_view {
     const char *id;
     enum api_kind kind;
+    enum api_encoding encoding; /* of its output events */
     const struct exec_job_info *info;
     int64_t started_at_ns, ended_at_ns; /* CLOCK_REALTIME */
 };

@@ -39,6 +39,7 @@ enum field {
     F_MODULE,
     F_EXEC_PATH,
     F_EXEC_ARGV,
+    F_BACKPRESSURE,
     F__COUNT
 };
 
@@ -63,6 +64,7 @@ static const char *const field_names[F__COUNT] = {
     [F_MODULE] = "module",
     [F_EXEC_PATH] = "exec_path",
     [F_EXEC_ARGV] = "exec_argv",
+    [F_BACKPRESSURE] = "backpressure",
 };
 
 static const char *const kind_names[] = {
@@ -566,6 +568,7 @@ static int job_options(struct ctx *c, enum api_kind kind, struct json_object **f
         v = API_DEFAULT_MAX_BUFFER;
         if (f[F_MAX_BUFFER] && integer(c, f[F_MAX_BUFFER], "max_buffer", 1, API_MAX_MAX_BUFFER, &v))
             return -1;
+        req->max_buffer_set = f[F_MAX_BUFFER] != NULL;
         req->max_buffer = (size_t)v;
     }
 
@@ -633,9 +636,10 @@ static int parse(struct ctx *c, enum api_kind kind, const char *body, size_t len
                                  "\"kind\" must be one of \"exec\", \"execFile\", \"spawn\", "
                                  "\"pipeline\", \"fork\"");
         req->kind = kind;
-        allowed = BIT(F_KIND);
+        allowed = BIT(F_KIND) | BIT(F_BACKPRESSURE);
     }
     allowed |= kind_fields[kind];
+    if (kind == API_FORK) allowed |= BIT(F_BACKPRESSURE); /* POST /v1/fork is a job too */
 
     struct json_object *f[F__COUNT];
     if (collect(c, c->mem->root, allowed, f)) return -1;
@@ -653,6 +657,12 @@ static int parse(struct ctx *c, enum api_kind kind, const char *body, size_t len
         if (!proc || build_proc(c, kind, f, &d, proc)) return -1;
         req->spec.procs = proc;
         req->spec.nprocs = 1;
+    }
+    if (f[F_BACKPRESSURE]) {
+        if (!json_object_is_type(f[F_BACKPRESSURE], json_type_boolean))
+            return api_error_set(c->err, API_ERR_INVALID_ARG_TYPE, "backpressure",
+                                 "\"backpressure\" must be a boolean");
+        req->backpressure = json_object_get_boolean(f[F_BACKPRESSURE]);
     }
     return job_options(c, kind, f, req);
 }

@@ -50,6 +50,8 @@ struct api_request {
     enum api_kind kind;
     enum api_encoding encoding; /* output encoding */
     size_t max_buffer;          /* exec/execFile: bytes kept per stream */
+    bool max_buffer_set;        /* given in the request (not the default) */
+    bool backpressure;          /* background jobs: never drop output, pause instead */
     struct exec_spec spec;      /* ready for exec_job_start() */
     void *priv;                 /* owned memory */
 };

@@ -208,6 +208,9 @@ static char *job_body(const struct run_opts *o, const char *command, char **args
             }
         }
     }
+    /* Nothing of the output may be dropped before (or while) we read it:
+     * spawnd pauses the program instead. */
+    json_object_object_add(b, "backpressure", json_object_new_boolean(1));
     if (o->shell) json_object_object_add(b, "shell", json_object_new_boolean(1));
     if (o->cwd && add_str(b, "cwd", o->cwd)) goto out;
     if (o->nenv) {

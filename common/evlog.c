@@ -8,6 +8,7 @@ void evlog_init(struct evlog *l, size_t cap)
     memset(l, 0, sizeof *l);
     l->cap = cap;
     l->next = 1;
+    l->pin = UINT64_MAX;
 }
 
 void evlog_free(struct evlog *l)
@@ -44,12 +45,14 @@ uint64_t evlog_append(struct evlog *l, const char *a, size_t alen, const char *b
     struct evlog_rec *r = malloc(sizeof *r + alen + blen);
     if (!r) return 0;
     r->seq = l->next++;
+    r->at = l->total;
     r->len = alen + blen;
+    l->total += r->len;
     memcpy(r->data, a, alen);
     memcpy(r->data + alen, b, blen);
     l->recs[l->n++] = r;
     l->bytes += r->len;
-    while (l->bytes > l->cap && l->n - l->off > 1)
+    while (l->bytes > l->cap && l->n - l->off > 1 && l->recs[l->off]->seq < l->pin)
         drop_oldest(l);
     return r->seq;
 }
@@ -64,4 +67,11 @@ const struct evlog_rec *evlog_get(const struct evlog *l, uint64_t seq)
     uint64_t first = evlog_first(l);
     if (seq < first || seq >= l->next) return NULL;
     return l->recs[l->off + (size_t)(seq - first)];
+}
+
+uint64_t evlog_behind(const struct evlog *l, uint64_t seq)
+{
+    if (seq >= l->next) return 0;
+    const struct evlog_rec *r = evlog_get(l, seq);
+    return r ? l->total - r->at : UINT64_MAX;
 }

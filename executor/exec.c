@@ -326,7 +326,11 @@ ssize_t exec_job_write_stdin(struct exec_job *job, const char *data, size_t n)
     ssize_t w;
     while ((w = write(job->in_fd, data, n)) < 0 && errno == EINTR)
         ;
-    if (w < 0 && errno != EAGAIN) return -errno;
+    if (w < 0 && errno != EAGAIN) {
+        int err = -errno;
+        job_close_stdin(job); /* the child closed its end: so is ours */
+        return err;
+    }
     if (w < 0) w = 0;
     if ((size_t)w < n && !loop_watch_active(&job->in_w))
         loop_watch_add(job->ex->loop, &job->in_w, job->in_fd, EPOLLOUT);
@@ -418,7 +422,10 @@ static void on_channel(struct loop_watch *w, uint32_t revents)
 int exec_job_send(struct exec_job *job, const char *data, size_t n)
 {
     if (job->ch_fd < 0) return -EPIPE;
-    if (buf_append(&job->ch_out, data, n) < 0) return -ENOBUFS;
+    /* The queue holds at most EXEC_CHANNEL_QUEUE bytes, but one message of
+     * any size is taken when it is empty (the caller bounds messages). */
+    if (job->ch_out.len && job->ch_out.len + n > EXEC_CHANNEL_QUEUE) return -ENOBUFS;
+    if (buf_append(&job->ch_out, data, n) < 0) return -ENOMEM;
     channel_flush(job);
     return 0;
 }
@@ -655,7 +662,7 @@ struct exec_job *exec_job_start(struct executor *ex, const struct exec_spec *spe
     job->info.status = job->status;
     job->in_fd = -1;
     job->ch_fd = -1;
-    buf_init(&job->ch_out, EXEC_CHANNEL_QUEUE);
+    buf_init(&job->ch_out, SIZE_MAX / 2); /* bounded by exec_job_send's rule */
     loop_watch_init(&job->ch_w, on_channel);
     job->npipes = n + 1;
     snprintf(job->label, sizeof job->label, "%s", spec->label ? spec->label : "-");

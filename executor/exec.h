@@ -56,7 +56,8 @@ struct exec_spec {
 
 enum exec_stream { EXEC_STDOUT = 1, EXEC_STDERR = 2, EXEC_CHANNEL = 3 };
 
-/* Bytes queued for the channel at most (exec_job_send). */
+/* Bytes queued for the channel at most (exec_job_send); a single message
+ * bigger than this is taken when nothing else is queued. */
 #define EXEC_CHANNEL_QUEUE (1024 * 1024)
 
 struct exec_status {
@@ -148,13 +149,15 @@ const struct exec_job_info *exec_job_info(const struct exec_job *job);
 
 /* EXEC_STDIN_PIPE: write what the pipe takes now, without blocking. Returns
  * the bytes taken (0 when it is full: on_stdin_ready follows), -EPIPE when
- * the child closed its end, -EBADF when stdin is closed. */
+ * the child closed its end (stdin is then closed here too), -EBADF when
+ * stdin is closed. */
 ssize_t exec_job_write_stdin(struct exec_job *job, const char *data, size_t n);
 void exec_job_close_stdin(struct exec_job *job);
 bool exec_job_stdin_open(const struct exec_job *job);
 
 /* Queue one whole message for the channel. Returns 0, -ENOBUFS when the
- * queue (EXEC_CHANNEL_QUEUE) cannot take all of it, -EPIPE when closed. */
+ * queue (EXEC_CHANNEL_QUEUE) cannot take all of it, -EPIPE when closed,
+ * -ENOMEM. */
 int exec_job_send(struct exec_job *job, const char *data, size_t n);
 void exec_job_close_channel(struct exec_job *job);
 bool exec_job_channel_open(const struct exec_job *job);

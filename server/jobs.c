@@ -41,6 +41,13 @@ struct bgjob {
     bool out_done, msgs_done;
     struct buf scratch; /* one encoded event */
     struct buf line;    /* an incomplete line from the channel */
+    bool line_skip;     /* the rest of an over-long line is being dropped */
+    bool paused;        /* a reader is far behind: the job waits for it */
+    bool backpressure;  /* never drop output: wait for readers, even before the first */
+    uint64_t delivered; /* the highest record any reader has been sent */
+    size_t max_buffer;  /* exec/execFile: bytes per stream, as Node's maxBuffer */
+    size_t taken[2];    /* stdout, stderr bytes so far */
+    bool truncated;
     struct job_req *watchers;
     struct http_req *uploader; /* the one stdin upload in progress */
     struct loop_timer ttl;
@@ -55,7 +62,7 @@ struct jobs {
     unsigned nended;
 };
 
-enum jr_mode { JR_FOLLOW, JR_WAIT, JR_STDIN };
+enum jr_mode { JR_FOLLOW, JR_WAIT, JR_STDIN, JR_ANSWERED };
 
 /* What a request does with a job. */
 struct job_req {
@@ -160,6 +167,7 @@ static void record(struct bgjob *j, struct evlog *log)
 
 static void on_job_output(struct exec_job *job, void *ctx, enum exec_stream stream, size_t step,
                       const char *data, size_t n);
+static void flow_check(struct bgjob *j);
 static void on_job_exit(struct exec_job *job, void *ctx);
 static void on_stdin_ready(struct exec_job *job, void *ctx);
 static void on_channel_closed(struct exec_job *job, void *ctx);
@@ -194,12 +202,13 @@ static void channel_bytes(struct bgjob *j, const char *data, size_t n)
     while (n) {
         const char *nl = memchr(data, '\n', n);
         size_t k = nl ? (size_t)(nl - data) : n;
-        if (j->line.len || !nl) {
+        if (j->line_skip) { /* the tail of a line already dropped */
+            if (nl) j->line_skip = false;
+        } else if (j->line.len || !nl) {
             if (buf_append(&j->line, data, k) < 0) {
                 log_warn("msg=\"message over the size limit dropped\" job=%s", j->id);
                 buf_free(&j->line);
-                j->line.cap = j->jobs->srv->cfg.max_body_bytes;
-                if (!nl) return;
+                j->line_skip = !nl;
             } else if (nl) {
                 channel_line(j, j->line.data, j->line.len);
                 buf_reset(&j->line);
@@ -219,12 +228,23 @@ static void on_job_output(struct exec_job *job, void *ctx, enum exec_stream stre
     struct bgjob *j = ctx;
     if (stream == EXEC_CHANNEL) {
         channel_bytes(j, data, n);
-    } else {
+    } else if (!j->truncated) {
         bool pipeline = j->kind == API_PIPELINE;
         size_t di = stream == EXEC_STDOUT ? 0 : 1 + step;
+        size_t *taken = &j->taken[stream == EXEC_STDOUT ? 0 : 1];
+        bool over = j->max_buffer && n > j->max_buffer - *taken;
+        if (over) n = j->max_buffer - *taken; /* keep exactly max_buffer bytes, as Node */
+        *taken += n;
         api_event_output(&j->scratch, stream, pipeline && stream == EXEC_STDERR ? (long)step : -1,
                          data, n, j->enc, &j->dec[di]);
         record(j, &j->out);
+        if (over) {
+            j->truncated = true;
+            api_event_maxbuffer(&j->scratch, stream);
+            record(j, &j->out);
+            exec_job_kill(job);
+        }
+        flow_check(j);
     }
     wake_all(j);
 }
@@ -297,23 +317,56 @@ void jobs_release(struct http_req *r)
     if (j->uploader == r) j->uploader = NULL;
     buf_free(&jr->part);
     free(jr);
+    if (j->job) flow_check(j); /* a lagging follower leaving lets the job go on */
     bg_unref(j);
 }
 
 static int encode_job(struct buf *b, struct bgjob *j)
 {
-    struct api_job_view v = {j->id, j->kind, exec_job_info(j->job), j->started_wall,
+    struct api_job_view v = {j->id, j->kind, j->enc, exec_job_info(j->job), j->started_wall,
                              j->ended_wall};
     return api_job_encode(b, &v);
 }
 
 static void wait_answer(struct job_req *jr)
 {
+    jr->mode = JR_ANSWERED;
     struct buf b;
     buf_init(&b, 64 * 1024);
     encode_job(&b, jr->j);
     http_prepare_json(jr->r, 200, &b);
     http_resume(jr->r);
+}
+
+/* Background jobs keep output for readers who come later and do not wait
+ * for anyone: a reader that falls behind the retention limit gets a
+ * "dropped" line (a stalled reader must not stall a job others follow).
+ * A job started with "backpressure" (spawnctl run's) waits instead: while
+ * its slowest live follower -- or, with none, the first reader still to
+ * come -- is more than half the limit behind, the job is paused (its pipes
+ * fill, the child blocks), and nothing not yet read is dropped. */
+static void flow_check(struct bgjob *j)
+{
+    uint64_t worst = 0, pin = UINT64_MAX;
+    for (struct job_req *jr = j->backpressure ? j->watchers : NULL; jr; jr = jr->wnext) {
+        if (jr->mode != JR_FOLLOW || !jr->follow || jr->messages || jr->r->client_gone) continue;
+        uint64_t b = evlog_behind(&j->out, jr->next) + (jr->part.len - jr->part_off);
+        if (b != UINT64_MAX && b > worst) worst = b;
+        if (b != UINT64_MAX && jr->next < pin) pin = jr->next;
+    }
+    if (pin == UINT64_MAX && j->backpressure) {
+        pin = j->delivered + 1;
+        worst = evlog_behind(&j->out, pin);
+        if (worst == UINT64_MAX) worst = 0;
+    }
+    j->out.pin = pin;
+    if (!j->paused && worst > j->out.cap / 2) {
+        j->paused = true;
+        exec_job_pause(j->job);
+    } else if (j->paused && worst <= j->out.cap / 4) {
+        j->paused = false;
+        exec_job_resume(j->job);
+    }
 }
 
 static void wake_all(struct bgjob *j)
@@ -324,6 +377,7 @@ static void wake_all(struct bgjob *j)
         if (jr->mode == JR_WAIT) {
             if (j->out_done) wait_answer(jr);
             else if (j->deleted) {
+                jr->mode = JR_ANSWERED;
                 http_prepare_error(jr->r, &(struct api_error){.code = API_ERR_NOT_FOUND,
                                                               .message = "the job was deleted"});
                 http_resume(jr->r);
@@ -343,6 +397,7 @@ static void on_stdin_ready(struct exec_job *job, void *ctx)
 static void on_wait_timeout(struct loop_timer *t)
 {
     struct job_req *jr = (struct job_req *)((char *)t - offsetof(struct job_req, timeout));
+    jr->mode = JR_ANSWERED;
     struct api_error e = {.code = API_ERR_REQUEST_TIMEOUT};
     snprintf(e.message, sizeof e.message, "the job is still running");
     http_prepare_error(jr->r, &e);
@@ -406,13 +461,15 @@ static void new_id(struct jobs *js, char *out, size_t size)
     unsigned char rnd[18]; /* 144 random bits, 24 characters */
     if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) abort();
     const char *inst = js->srv->cfg.instance_id;
-    size_t k = (size_t)snprintf(out, size, "%s%s", inst, *inst ? "." : "");
+    size_t k = (size_t)snprintf(out, size, "%s%s", inst, *inst ? "." : ""), start = k;
     for (size_t i = 0; i < sizeof rnd && k + 4 < size; i += 3) {
         unsigned v = (unsigned)rnd[i] << 16 | (unsigned)rnd[i + 1] << 8 | rnd[i + 2];
         for (int s = 18; s >= 0; s -= 6)
             out[k++] = alphabet[(v >> s) & 63];
     }
     out[k] = 0;
+    /* Never "-..." (it would read as an option on a command line). */
+    if (out[start] == '-' || out[start] == '_') out[start] = alphabet[rnd[0] % 52];
 }
 
 static enum MHD_Result create(struct http_req *r, enum api_kind kind)
@@ -439,6 +496,10 @@ static enum MHD_Result create(struct http_req *r, enum api_kind kind)
     j->refs = 1; /* the table's */
     j->kind = req.kind;
     j->enc = req.encoding;
+    /* A background job's output is bounded by retention; max_buffer only
+     * applies when asked for (then as Node's: past it the job is killed). */
+    j->max_buffer = req.max_buffer_set ? req.max_buffer : 0;
+    j->backpressure = req.backpressure;
     j->ndec = ndec;
     new_id(js, j->id, sizeof j->id);
     evlog_init(&j->out, s->cfg.job_output_bytes);
@@ -464,6 +525,7 @@ static enum MHD_Result create(struct http_req *r, enum api_kind kind)
     if (js->head) js->head->prev = j;
     else js->tail = j;
     js->head = j;
+    flow_check(j); /* with backpressure, everything from the first record is kept */
     api_event_spawn(&j->scratch, exec_job_info(j->job), j->kind == API_PIPELINE);
     record(j, &j->out);
     log_info("msg=job.created id=%s kind=%s request=%s", j->id, api_kind_name(j->kind), r->id);
@@ -568,7 +630,11 @@ static ssize_t follow_read(void *cls, uint64_t pos, char *out, size_t max)
             return MHD_CONTENT_READER_END_WITH_ERROR;
         }
     }
-    if (n) return (ssize_t)n;
+    if (n) {
+        if (!jr->messages && jr->next - 1 > j->delivered) j->delivered = jr->next - 1;
+        if (j->paused) flow_check(j);
+        return (ssize_t)n;
+    }
     bool done = jr->messages ? j->msgs_done : j->out_done;
     if (!jr->follow || done) return MHD_CONTENT_READER_END_OF_STREAM;
     if (r->client_gone) return MHD_CONTENT_READER_END_WITH_ERROR;
@@ -592,6 +658,7 @@ static enum MHD_Result follow(struct http_req *r, bool messages)
     jr->messages = messages;
     jr->follow = fol == 1;
     jr->next = since + 1;
+    if (!messages) flow_check(j);
     struct MHD_Response *resp = http_stream_response(r, follow_read, "application/x-ndjson");
     if (!resp) return MHD_NO;
     if (jr->follow) http_watch_client(r, on_client_gone);
@@ -684,6 +751,9 @@ enum MHD_Result jobs_stdin_upload(struct http_req *r, const char *data, size_t *
         if (!jr_attach(r, j, JR_STDIN))
             return http_respond_code(r, API_ERR_UNAVAILABLE, "out of memory");
         j->uploader = r;
+        /* While the pipe is full the upload is suspended, where MHD would not
+         * notice the client leaving. */
+        http_watch_client(r, on_client_gone);
         return MHD_YES;
     }
     if (!jr || jr->stdin_err) { /* the child's stdin is gone: drop the rest */

@@ -666,8 +666,7 @@ static void test_delete_running(void)
      * unanswered until some later socket event (here: the DELETE client
      * closing its connection). The job's exit does not help: http_resume()
      * returns early as the request is no longer marked suspended. */
-    JOB_KNOWN_BUG(w.done && f.done, "a wait and a follower of a DELETEd job are not answered "
-                                    "while the DELETE's connection stays open");
+    CHECK(w.done && f.done);
     curl_easy_cleanup(keep);
     long gst;
     json_object_put(get_job(&S, id, &gst));
@@ -681,8 +680,7 @@ static void test_delete_running(void)
      * on_job_exit prepares a 200 over it (and the log line of the 404 that
      * was sent can say 200): either answer can come (with the bug above, 200
      * always). Both accepted. */
-    JOB_KNOWN_BUG(w.status == 404, "a wait on a DELETEd job answered 200 (its exit overwrote "
-                                   "the 404)");
+    CHECK(w.status == 404);
     CHECK(w.status == 404 || (w.status == 200 && strstr(w.body.data, "\"killed\":true")));
     if (w.status == 404) CHECK_HAS(w.body.data, "ERR_NOT_FOUND");
     CHECK_INT(f.status, 200);
