@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +100,18 @@ static void ensure_stdio(void)
             exit(1);
 }
 
+/* Every running job holds a few descriptors (its pipes) and every client a
+ * socket: take the whole hard limit, as servers do, rather than stop at the
+ * usual soft 1024. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 static void on_term(int signo, void *arg)
 {
     server_shutdown(arg);
@@ -115,6 +128,7 @@ int main(int argc, char **argv)
 {
     shim_main_if_invoked(argc, argv);
     ensure_stdio();
+    raise_nofile();
     signal(SIGPIPE, SIG_IGN);
 
     static struct server s;
