@@ -20,6 +20,9 @@ test_deps=(libcurl4-openssl-dev procps openssl)
 # is left alone.
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || test_deps+=(nginx-light)
 command -v npm >/dev/null 2>&1 || test_deps+=(npm)
+# The fork tests run real Node.js children and a Python worker.
+command -v node >/dev/null 2>&1 || test_deps+=(nodejs)
+command -v python3 >/dev/null 2>&1 || test_deps+=(python3)
 
 fuzz_deps=(clang libclang-rt-14-dev pkg-config libjson-c-dev)
 
