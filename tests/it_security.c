@@ -339,8 +339,8 @@ static void test_tokens(void)
     out = RUN_OUT_H(&T, "/v1/exec", "{\"command\":\"env; tr '\\\\0' '\\\\n' </proc/self/environ\"}", auth);
     CHECK(!strstr(out, TOK_E) && !strstr(out, "SPAWND_"));
     free(out);
-    /* Hardening note: a child running as spawnd's own user can still read
-     * spawnd's original environment in /proc; --token-file avoids that. */
+    /* Nor can a child running as spawnd's own user find it in spawnd's
+     * original environment (/proc/<spawnd>/environ): spawnd wipes it. */
     out = RUN_OUT_H(&T, "/v1/exec", "{\"command\":\"tr '\\\\0' '\\\\n' </proc/$PPID/environ\"}",
                     auth);
     CHECK(!strstr(out, TOK_E));
@@ -688,20 +688,28 @@ static void test_allow(void)
     sleep_ms(200);
     CHECK(!file_exists(marker));
 
-    /* BUG: a relative program path is checked against spawnd's working
-     * directory but run from the request's cwd, so a caller who can put a
-     * file anywhere runs it: {"file":"usr/bin/true","cwd":DIR} passes the
-     * check as /usr/bin/true and runs DIR/usr/bin/true. Relative PATH
-     * entries ("PATH":"usr/bin") do the same. Expected: 403. */
+    /* A relative program name (or PATH entry) means the same to the check
+     * as to the exec: relative to the request's cwd. (It was once checked
+     * relative to spawnd's working directory, here /, and run from cwd:
+     * DIR/usr/bin/true passed as /usr/bin/true.) */
     snprintf(json, sizeof json, "{\"file\":\"usr/bin/true\",\"cwd\":\"%s\"}", dir);
     post_h(&AL, "/v1/execFile", json, NULL, &r);
-    CHECK(r.status == 403);
+    EXPECT_ERROR(&r, 403, "ERR_FORBIDDEN");
     resp_free(&r);
     snprintf(json, sizeof json, "{\"file\":\"true\",\"cwd\":\"%s\",\"env\":{\"PATH\":\"usr/bin\"}}",
              dir);
     post_h(&AL, "/v1/execFile", json, NULL, &r);
-    CHECK(r.status == 403);
+    EXPECT_ERROR(&r, 403, "ERR_FORBIDDEN");
     resp_free(&r);
+    snprintf(json, sizeof json, "{\"file\":\"../../../../../usr/bin/true\",\"cwd\":\"%s\"}", dir);
+    post_h(&AL, "/v1/execFile", json, NULL, &r);
+    CHECK_INT(r.status, 200); /* the real /usr/bin/true, reached from cwd */
+    resp_free(&r);
+    post_h(&AL, "/v1/execFile", "{\"file\":\"usr/bin/true\",\"cwd\":\"/\"}", NULL, &r);
+    CHECK_INT(r.status, 200);
+    resp_free(&r);
+    sleep_ms(100);
+    CHECK(!file_exists(marker));
     unlink(marker);
 
     STILL_SOUND(&AL, fds);
