@@ -704,7 +704,11 @@ int api_signal_parse(const char *body, size_t len, int *sig, struct api_error *e
     struct ctx c = {NULL, &mem, err, ""};
     int r = -1;
     if (api_json_check_ex(body, len, API_MAX_DEPTH, API_JSON_NO_NUL_KEYS, err)) return -1;
-    mem.root = json_tokener_parse(body);
+    struct json_tokener *tok = json_tokener_new_ex(API_MAX_DEPTH);
+    if (tok) {
+        mem.root = json_tokener_parse_ex(tok, body, (int)len); /* by length: no NUL needed */
+        json_tokener_free(tok);
+    }
     if (!mem.root || !json_object_is_type(mem.root, json_type_object)) {
         api_error_set(err, API_ERR_INVALID_ARG_TYPE, NULL, "the request body must be a JSON object");
         goto out;

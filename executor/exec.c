@@ -442,6 +442,44 @@ bool exec_job_channel_open(const struct exec_job *job)
 
 /* --- ending -------------------------------------------------------------- */
 
+/* Processes that left their job's process group (setsid, a double fork)
+ * and were orphaned come back to spawnd, the subreaper, as children that
+ * belong to no job. A job must not leave processes behind, so when a job
+ * ends such strangers are killed (with their group, if they lead one).
+ * /proc/self/task/TID/children lists spawnd's children in one read. */
+static void kill_strangers(struct executor *ex)
+{
+    char path[64], buf[8192];
+    snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)gettid());
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return;
+    buf[n] = 0;
+    for (char *p = buf, *end; *p; p = end) {
+        long pid = strtol(p, &end, 10);
+        if (end == p) break;
+        if (pid <= 0 || *pid_slot(ex, (pid_t)pid)) continue;
+        char st[64], state = 0;
+        snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+        int sfd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t k = sfd >= 0 ? read(sfd, st, sizeof st - 1) : -1;
+        if (sfd >= 0) close(sfd);
+        if (k > 0) {
+            st[k] = 0;
+            char *rp = strrchr(st, ')');
+            if (rp && rp[1]) state = rp[2];
+        }
+        if (state == 'Z' || state == 0) continue; /* already dead: SIGCHLD reaps it */
+        log_info("msg=orphan_killed pid=%ld", pid);
+        kill(-(pid_t)pid, SIGKILL);
+        kill((pid_t)pid, SIGKILL);
+    }
+}
+
+
+
 static void job_finish_if_done(struct exec_job *job)
 {
     struct executor *ex = job->ex;
@@ -452,6 +490,8 @@ static void job_finish_if_done(struct exec_job *job)
     channel_close(job);
     job->info.running = false;
     job->info.end_ns = loop_now_ns();
+    /* Over, drain period included: whatever escaped its group goes now. */
+    kill_strangers(ex);
     loop_timer_stop(ex->loop, &job->timeout);
     loop_timer_stop(ex->loop, &job->drain);
     job_close_stdin(job);
