@@ -122,7 +122,7 @@ static void job_close_stdin(struct exec_job *job)
 static void pipe_close(struct exec_pipe *p)
 {
     if (p->fd < 0) return;
-    loop_watch_del(p->job->ex->loop, &p->w);
+    loop_watch_forget(p->job->ex->loop, &p->w); /* our end is ours alone (CLOEXEC) */
     close(p->fd);
     p->fd = -1;
     p->job->nopen--;
@@ -652,10 +652,10 @@ int exec_rlimit_parse(const char *s, struct exec_rlimit *out)
     return -EINVAL;
 }
 
+/* Our ends of fresh pipes and sockets: no other status flag is set. */
 static int set_nonblock(int fd)
 {
-    int fl = fcntl(fd, F_GETFL);
-    return fl < 0 ? -errno : fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ? -errno : 0;
+    return fcntl(fd, F_SETFL, O_NONBLOCK) < 0 ? -errno : 0;
 }
 
 struct exec_job *exec_job_start(struct executor *ex, const struct exec_spec *spec,

@@ -153,15 +153,26 @@ int loop_watch_mod(struct loop *l, struct loop_watch *w, uint32_t events)
     return 0;
 }
 
-void loop_watch_del(struct loop *l, struct loop_watch *w)
+static void watch_drop(struct loop *l, struct loop_watch *w)
 {
-    if (w->fd < 0) return;
-    epoll_ctl(l->epfd, EPOLL_CTL_DEL, w->fd, NULL);
     w->fd = -1;
     w->events = 0;
     for (int i = l->cur; i < l->nevents; i++)
         if (l->events[i].data.ptr == w) l->events[i].data.ptr = NULL;
 }
+
+void loop_watch_forget(struct loop *l, struct loop_watch *w)
+{
+    if (w->fd >= 0) watch_drop(l, w);
+}
+
+void loop_watch_del(struct loop *l, struct loop_watch *w)
+{
+    if (w->fd < 0) return;
+    epoll_ctl(l->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+    watch_drop(l, w);
+}
+
 
 /* --- signals ----------------------------------------------------------- */
 

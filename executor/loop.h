@@ -55,6 +55,9 @@ int loop_watch_add(struct loop *l, struct loop_watch *w, int fd, uint32_t events
 int loop_watch_mod(struct loop *l, struct loop_watch *w, uint32_t events);
 /* Stop watching (before the fd is closed). Safe on a watcher not added. */
 void loop_watch_del(struct loop *l, struct loop_watch *w);
+/* The same for an fd the caller closes right away and never duplicated:
+ * closing it takes it out of epoll, so no system call is made here. */
+void loop_watch_forget(struct loop *l, struct loop_watch *w);
 static inline int loop_watch_active(const struct loop_watch *w)
 {
     return w->fd >= 0;
