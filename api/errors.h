@@ -25,6 +25,7 @@ enum api_code {
     API_ERR_CONFLICT,              /* 409 */
     API_ERR_PAYLOAD_TOO_LARGE,     /* 413 */
     API_ERR_UNSUPPORTED_MEDIA_TYPE,/* 415 */
+    API_ERR_HEADERS_TOO_LARGE,     /* 431 */
     API_ERR_TOO_MANY_JOBS,         /* 429 */
     API_ERR_INTERNAL,              /* 500 */
     API_ERR_UNAVAILABLE,           /* 503 ERR_SERVICE_UNAVAILABLE: out of descriptors/memory */

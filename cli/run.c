@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,7 +190,8 @@ error:
 
 /* The JSON of POST /v1/jobs for PROGRAM ARGS (or, with shell, the command
  * line); the caller frees it.  NULL when out of memory. */
-static char *job_body(const struct run_opts *o, const char *command, char **args, int nargs)
+static char *job_body(const struct run_opts *o, const char *command, char **args, int nargs,
+                      bool backpressure)
 {
     json_object *b = json_object_new_object(), *a = NULL, *env = NULL;
     char *text = NULL;
@@ -208,9 +210,9 @@ static char *job_body(const struct run_opts *o, const char *command, char **args
             }
         }
     }
-    /* Nothing of the output may be dropped before (or while) we read it:
-     * spawnd pauses the program instead. */
-    json_object_object_add(b, "backpressure", json_object_new_boolean(1));
+    /* run/exec: nothing of the output may be dropped before (or while) we
+     * read it: spawnd pauses the program instead. A started job runs free. */
+    if (backpressure) json_object_object_add(b, "backpressure", json_object_new_boolean(1));
     if (o->shell) json_object_object_add(b, "shell", json_object_new_boolean(1));
     if (o->cwd && add_str(b, "cwd", o->cwd)) goto out;
     if (o->nenv) {
@@ -597,10 +599,10 @@ static int run_or_exec(struct ctl *c, const char *cmd, int argc, char **argv, bo
             if (i > first) strcat(line, " ");
             strcat(line, argv[i]);
         }
-        body = job_body(&o, line, NULL, 0);
+        body = job_body(&o, line, NULL, 0, true);
     } else {
         body = job_body(&o, argv[first], shell ? NULL : argv + first + 1,
-                        shell ? 0 : argc - first - 1);
+                        shell ? 0 : argc - first - 1, true);
     }
     if (!body)
         ret = ctl_fail("out of memory");
@@ -675,7 +677,7 @@ int ctl_cmd_start(struct ctl *c, int argc, char **argv)
         ret = ctl_usage("start", "no program given");
         goto out;
     }
-    body = job_body(&o, argv[first], argv + first + 1, argc - first - 1);
+    body = job_body(&o, argv[first], argv + first + 1, argc - first - 1, false);
     if (!body) {
         ret = ctl_fail("out of memory");
         goto out;

@@ -206,6 +206,7 @@ void exec_job_kill(struct exec_job *job)
     if (!job->info.running) return;
     job->info.killed = true;
     kill_group(job, job->kill_signal);
+    exec_job_resume(job);
 }
 
 int exec_job_signal(struct exec_job *job, int sig)
@@ -260,7 +261,9 @@ static void on_pipe(struct loop_watch *w, uint32_t revents)
 
 void exec_job_pause(struct exec_job *job)
 {
-    if (job->paused) return;
+    /* A job being killed drains whatever its processes left, so it can end
+     * (and a shutdown or DELETE need not wait for a reader). */
+    if (job->paused || job->info.killed) return;
     job->paused = true;
     for (size_t i = 0; i < job->npipes; i++)
         loop_watch_del(job->ex->loop, &job->pipes[i].w);

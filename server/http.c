@@ -395,15 +395,19 @@ static bool is_json_type(const char *ct)
     return *ct == 0 || *ct == ';';
 }
 
+#define HEADERS_MAX (32 * 1024) /* request line and header fields, in all */
+
 struct framing {
     int content_length, transfer_encoding, host;
     bool bad_te, bad_name;
+    size_t bytes;
 };
 
 static enum MHD_Result framing_iter(void *cls, enum MHD_ValueKind kind, const char *key,
                                     const char *value)
 {
     struct framing *f = cls;
+    f->bytes += strlen(key) + (value ? strlen(value) : 0) + 4;
     if (strpbrk(key, " \t")) f->bad_name = true; /* "Content-Length : 5" */
     if (strcasecmp(key, "Host") == 0) f->host++;
     if (strcasecmp(key, "Content-Length") == 0) f->content_length++;
@@ -415,20 +419,28 @@ static enum MHD_Result framing_iter(void *cls, enum MHD_ValueKind kind, const ch
 }
 
 /* Request shapes that proxies and servers may read differently (request
- * smuggling) are refused outright. */
-static bool framing_ok(struct http_req *r)
+ * smuggling) are refused outright (400), and so are headers past
+ * HEADERS_MAX (431): libmicrohttpd's limit is its connection memory, which
+ * is sized for streaming, not for headers. */
+static enum api_code framing_check(struct http_req *r, const char *url)
 {
-    struct framing f = {0, 0, 0, false, false};
+    struct framing f = {0, 0, 0, false, false, strlen(url)};
     MHD_get_connection_values(r->con, MHD_HEADER_KIND, framing_iter, &f);
-    return f.content_length <= 1 && f.transfer_encoding <= 1 && f.host <= 1 && !f.bad_te &&
-           !f.bad_name && !(f.content_length && f.transfer_encoding);
+    if (f.bytes > HEADERS_MAX) return API_ERR_HEADERS_TOO_LARGE;
+    if (f.content_length > 1 || f.transfer_encoding > 1 || f.host > 1 || f.bad_te ||
+        f.bad_name || (f.content_length && f.transfer_encoding))
+        return API_ERR_BAD_REQUEST;
+    return API_ERR__COUNT;
 }
 
-static enum MHD_Result begin(struct http_req *r)
+static enum MHD_Result begin(struct http_req *r, const char *url)
 {
     struct server *s = r->srv;
-    if (!framing_ok(r))
-        return http_respond_code(r, API_ERR_BAD_REQUEST,
+    enum api_code bad = framing_check(r, url);
+    if (bad == API_ERR_HEADERS_TOO_LARGE)
+        return http_respond_code(r, bad, "request line and headers over %d bytes", HEADERS_MAX);
+    if (bad != API_ERR__COUNT)
+        return http_respond_code(r, bad,
                                  "ambiguous request framing (Content-Length, Transfer-Encoding, "
                                  "Host or a header name with blanks)");
     if (s->shutting_down)
@@ -487,7 +499,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         r = req_new(s, con, method, url);
         if (!r) return MHD_NO;
         *con_cls = r;
-        enum MHD_Result ret = begin(r);
+        enum MHD_Result ret = begin(r, url);
         if (!r->queued && r->route && r->route->upload) deadline_stop(r); /* a stream: no deadline */
         return ret;
     }
@@ -764,7 +776,8 @@ int server_start(struct server *s)
     }
     unsigned port = pi ? pi->port : s->cfg.listen_port;
     bool v6 = strchr(host, ':') != NULL;
-    fprintf(stderr, "listening on http://%s%s%s:%u\n", v6 ? "[" : "", host, v6 ? "]" : "", port);
+    fprintf(stderr, "listening on http%s://%s%s%s:%u\n", *s->cfg.tls_cert ? "s" : "", v6 ? "[" : "",
+            host, v6 ? "]" : "", port);
     fflush(stderr);
     mhd_run(s);
     return 0;

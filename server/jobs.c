@@ -533,6 +533,7 @@ static enum MHD_Result create(struct http_req *r, enum api_kind kind)
     struct buf b;
     buf_init(&b, 64 * 1024);
     encode_job(&b, j);
+    buf_appendc(&b, '\n'); /* as every JSON answer */
     char loc[160];
     snprintf(loc, sizeof loc, "/v1/jobs/%s", j->id);
     struct MHD_Response *resp =
@@ -798,6 +799,7 @@ enum MHD_Result jobs_messages_post(struct http_req *r)
     buf_free(&b);
     if (e == -EPIPE)
         return http_respond_code(r, API_ERR_CONFLICT, "the channel of job %s is closed", j->id);
+    if (e == -ENOMEM) return http_respond_code(r, API_ERR_UNAVAILABLE, "out of memory");
     if (e == -ENOBUFS) {
         struct api_error full = {.code = API_ERR_UNAVAILABLE};
         snprintf(full.message, sizeof full.message,

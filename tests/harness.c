@@ -66,8 +66,9 @@ void srv_start_env(struct srv *s, const char *const *argv, const char *const *en
         FILE *f = fopen(s->log, "r");
         char line[512];
         while (f && fgets(line, sizeof line, f)) {
-            char *p = strstr(line, "listening on http://");
-            if (p && sscanf(p, "listening on http://127.0.0.1:%d", &s->port) == 1) {
+            char *p = strstr(line, "listening on http");
+            if (p && (sscanf(p, "listening on http://127.0.0.1:%d", &s->port) == 1 ||
+                      sscanf(p, "listening on https://127.0.0.1:%d", &s->port) == 1)) {
                 fclose(f);
                 snprintf(s->url, sizeof s->url, "http://127.0.0.1:%d", s->port);
                 return;
