@@ -77,8 +77,12 @@ struct exec_job {
 const double exec_duration_bounds[EXEC_DURATION_BUCKETS] = {0.005, 0.01, 0.025, 0.05, 0.1,
                                                            0.25,  0.5,  1,     5,    30};
 
+#define STRANGER_SWEEP_MS 100
+
 struct executor {
     struct loop *loop;
+    struct loop_timer sweep; /* kill_strangers, soon after jobs end */
+    uint64_t swept_ns;
     struct exec_config cfg;
     struct exec_stats stats;
     int devnull; /* stdin of jobs without one */
@@ -493,8 +497,12 @@ static void job_finish_if_done(struct exec_job *job)
     channel_close(job);
     job->info.running = false;
     job->info.end_ns = loop_now_ns();
-    /* Over, drain period included: whatever escaped its group goes now. */
-    kill_strangers(ex);
+    /* Over, drain period included: whatever escaped its group goes now (a
+     * sweep at most every STRANGER_SWEEP_MS: it reads /proc). */
+    if (!loop_timer_active(&ex->sweep)) {
+        bool recent = ex->swept_ns + STRANGER_SWEEP_MS * 1000000u > loop_now_ns();
+        loop_timer_start(ex->loop, &ex->sweep, recent ? STRANGER_SWEEP_MS : 0);
+    }
     loop_timer_stop(ex->loop, &job->timeout);
     loop_timer_stop(ex->loop, &job->drain);
     job_close_stdin(job);
@@ -514,6 +522,13 @@ static void job_finish_if_done(struct exec_job *job)
              (double)(job->info.end_ns - job->info.start_ns) / 1e6);
     if (job->cb && job->cb->on_exit) job->cb->on_exit(job, job->ctx);
     exec_job_unref(job); /* the executor's own reference */
+}
+
+static void on_sweep(struct loop_timer *t)
+{
+    struct executor *ex = (struct executor *)((char *)t - offsetof(struct executor, sweep));
+    ex->swept_ns = loop_now_ns();
+    kill_strangers(ex);
 }
 
 /* Every process of the job has been reaped. */
@@ -853,6 +868,7 @@ struct executor *exec_new(struct loop *l, const struct exec_config *cfg)
     if (!ex) return NULL;
     ex->loop = l;
     ex->cfg = *cfg;
+    loop_timer_init(&ex->sweep, on_sweep);
     ex->devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (ex->devnull < 0) {
         free(ex);
@@ -874,6 +890,8 @@ void exec_free(struct executor *ex)
         j->refs = 1;
         exec_job_unref(j);
     }
+    loop_timer_stop(ex->loop, &ex->sweep);
+    kill_strangers(ex);
     on_sigchld(SIGCHLD, ex);
     close(ex->devnull);
     free(ex);
