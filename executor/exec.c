@@ -796,6 +796,8 @@ struct exec_job *exec_job_start(struct executor *ex, const struct exec_spec *spe
         job->pipes[1 + i].fd = errp[0];
         job->nopen++;
         if (i == n - 1) {
+            /* Best effort: past the user's pipe quota the kernel says no. */
+            if (spec->stdout_pipe_size) fcntl(out[0], F_SETPIPE_SZ, (int)spec->stdout_pipe_size);
             job->pipes[0].fd = out[0];
             job->nopen++;
         } else {
