@@ -27,7 +27,7 @@ RUN apt-get update \
  && groupadd --gid 10001 spawnd \
  && useradd --uid 10001 --gid 10001 --create-home --home-dir /home/spawnd \
       --shell /usr/sbin/nologin spawnd
-COPY --from=build /out/bin/spawnd /usr/local/bin/spawnd
+COPY --from=build /out/bin/spawnd /out/bin/spawnd-shim /usr/local/bin/
 # Numeric, so "run as non-root" checks can verify it. Programs run by spawnd
 # run as this user too; requests with uid/gid get 422 EPERM.
 USER 10001:10001

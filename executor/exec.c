@@ -871,6 +871,10 @@ struct executor *exec_new(struct loop *l, const struct exec_config *cfg)
     ex->loop = l;
     ex->cfg = *cfg;
     loop_timer_init(&ex->sweep, on_sweep);
+    int sr = shim_init();
+    if (sr < 0 && (cfg->nrlimits || geteuid() == 0))
+        log_warn("msg=\"spawnd-shim not found next to spawnd: runs with uid/gid or --rlimit "
+                 "will fail\" error=%d", -sr);
     ex->devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (ex->devnull < 0) {
         free(ex);

@@ -4,20 +4,30 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
-#define SHIM_MARK "spawnd-exec-shim"
 #define SHIM_MAX_ARGS 4100
 
-extern char **environ;
+static char shim_path[4096];
+
+int shim_init(void)
+{
+    /* The helper is installed next to spawnd itself. */
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) return -errno;
+    self[n] = 0;
+    char *slash = strrchr(self, '/');
+    if (!slash) return -ENOENT;
+    *slash = 0;
+    if ((size_t)snprintf(shim_path, sizeof shim_path, "%s/spawnd-shim", self) >= sizeof shim_path)
+        return -ENAMETOOLONG;
+    return access(shim_path, X_OK) == 0 ? 0 : -errno;
+}
 
 int shim_spawn(pid_t *pid, const char *path, posix_spawn_file_actions_t *fa,
                posix_spawnattr_t *attr, char *const argv[], char *const envp[],
@@ -59,7 +69,7 @@ int shim_spawn(pid_t *pid, const char *path, posix_spawn_file_actions_t *fa,
     }
     posix_spawn_file_actions_adddup2(fa, rep[1], nfds);
     posix_spawn_file_actions_addclosefrom_np(fa, nfds + 1);
-    int r = -posix_spawn(pid, "/proc/self/exe", fa, attr, (char *const *)sargv, envp);
+    int r = -posix_spawn(pid, shim_path, fa, attr, (char *const *)sargv, envp);
     free(sargv);
     close(rep[1]);
     if (r == 0) {
@@ -74,41 +84,3 @@ int shim_spawn(pid_t *pid, const char *path, posix_spawn_file_actions_t *fa,
     return r;
 }
 
-static int report_fd = -1;
-
-static void shim_fail(int err)
-{
-    ssize_t n = write(report_fd, &err, sizeof err);
-    (void)n;
-    _exit(127);
-}
-
-void shim_main_if_invoked(int argc, char **argv)
-{
-    if (argc < 8 || strcmp(argv[0], SHIM_MARK) != 0) return;
-    int a = 1;
-    report_fd = atoi(argv[a++]);
-    pid_t parent = (pid_t)atoi(argv[a++]);
-    long long uid = strtoll(argv[a++], NULL, 10), gid = strtoll(argv[a++], NULL, 10);
-    int nrl = atoi(argv[a++]);
-    if (fcntl(report_fd, F_SETFD, FD_CLOEXEC) < 0) _exit(127);
-    for (int i = 0; i < nrl && a + 1 < argc; i++, a += 2) {
-        rlim_t v = (rlim_t)strtoull(argv[a + 1], NULL, 10);
-        struct rlimit rl = {v, v};
-        if (setrlimit(atoi(argv[a]), &rl) < 0) shim_fail(errno);
-    }
-    if (a >= argc) shim_fail(EINVAL);
-    const char *path = argv[a++];
-    if (gid >= 0 || uid >= 0) {
-        if (setgroups(0, NULL) < 0 && errno != EPERM) shim_fail(errno);
-    }
-    if (gid >= 0 && setgid((gid_t)gid) < 0) shim_fail(errno);
-    if (uid >= 0 && setuid((uid_t)uid) < 0) shim_fail(errno);
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) shim_fail(errno);
-    /* Die with spawnd. Set after the credential changes (they clear it), and
-     * checked against the race where spawnd died before it was set. */
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) shim_fail(errno);
-    if (getppid() != parent) _exit(127);
-    execve(path, argv + a, environ);
-    shim_fail(errno);
-}

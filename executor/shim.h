@@ -1,6 +1,6 @@
 /* shim: what posix_spawn cannot do by itself (switching user and group).
  *
- * A child that needs it is started as spawnd itself in shim mode: the shim
+ * A child that needs it is started through spawnd-shim, a small helper: it
  * drops supplementary groups, sets the group and user, sets no-new-privileges
  * and then execs the real program.  A failure is reported as an errno through
  * a close-on-exec pipe (the first descriptor after the child's own), so the caller learns of it
@@ -32,8 +32,11 @@ int shim_spawn(pid_t *pid, const char *path, posix_spawn_file_actions_t *fa,
                posix_spawnattr_t *attr, char *const argv[], char *const envp[],
                const struct shim_opts *o, int nfds);
 
-/* When spawnd was started as a shim (argv[0] is the shim's marker), do the
- * shim's work and exec; never returns in that case. Returns otherwise. */
-void shim_main_if_invoked(int argc, char **argv);
+/* argv[0] of the helper, so it is never mistaken for a command. */
+#define SHIM_MARK "spawnd-exec-shim"
+
+/* Find the helper (spawnd-shim, next to spawnd's own executable). Returns 0
+ * or a negative errno: then runs that need it fail with that error. */
+int shim_init(void);
 
 #endif

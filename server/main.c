@@ -16,7 +16,6 @@
 #include "executor/exec.h"
 #include "executor/loop.h"
 #include "executor/path.h"
-#include "executor/shim.h"
 #include "server/auth.h"
 #include "server/config.h"
 #include "server/http.h"
@@ -126,7 +125,6 @@ static void on_hup(int signo, void *arg)
 
 int main(int argc, char **argv)
 {
-    shim_main_if_invoked(argc, argv);
     ensure_stdio();
     raise_nofile();
     signal(SIGPIPE, SIG_IGN);
