@@ -56,8 +56,7 @@ void srv_start_env(struct srv *s, const char *const *argv, const char *const *en
         int devnull = open("/dev/null", O_RDWR);
         dup2(devnull, 0);
         dup2(devnull, 1);
-        for (size_t i = 0; env && env[i]; i++)
-            putenv((char *)env[i]);
+        srv_child_env(env);
         execv(SPAWND_BIN, (char *const *)args);
         _exit(127);
     }
@@ -80,6 +79,22 @@ void srv_start_env(struct srv *s, const char *const *argv, const char *const *en
         sleep_ms(10);
     }
     die("spawnd did not start listening; log %s", s->log);
+}
+
+void srv_child_env(const char *const *env)
+{
+    extern char **environ;
+    for (char **e = environ; *e;) {
+        if (strncmp(*e, "SPAWND_", 7) == 0) {
+            char name[128];
+            snprintf(name, sizeof name, "%.*s", (int)strcspn(*e, "="), *e);
+            unsetenv(name); /* environ shifts down: look at the same slot again */
+        } else {
+            e++;
+        }
+    }
+    for (size_t i = 0; env && env[i]; i++)
+        putenv((char *)env[i]);
 }
 
 int srv_stop(struct srv *s, int timeout_ms)

@@ -29,6 +29,10 @@ struct resp {
     int curl_code;
 };
 
+/* In a forked child about to exec spawnd: drop every SPAWND_* variable the
+ * test inherited, then add env (NULL-terminated "NAME=value", may be NULL). */
+void srv_child_env(const char *const *env);
+
 /* Start spawnd; argv is NULL-terminated extra arguments (may be NULL). */
 void srv_start(struct srv *s, const char *const *argv);
 /* The same, with extra "NAME=value" strings (NULL-terminated list, may be

@@ -54,22 +54,6 @@ static int count_lines(const char *s)
     return n;
 }
 
-/* In a forked child: spawnd's environment is ours without SPAWND_*, plus env. */
-static void child_env(const char *const *env)
-{
-    for (char **e = environ; *e;) {
-        if (strncmp(*e, "SPAWND_", 7) == 0) {
-            char name[128];
-            snprintf(name, sizeof name, "%.*s", (int)strcspn(*e, "="), *e);
-            unsetenv(name);
-        } else {
-            e++;
-        }
-    }
-    for (size_t i = 0; env && env[i]; i++)
-        putenv((char *)env[i]);
-}
-
 static pid_t fork_spawnd(const char *const *argv, const char *const *env, int out_fd, int err_fd)
 {
     const char *args[64] = {SPAWND_BIN};
@@ -83,7 +67,7 @@ static pid_t fork_spawnd(const char *const *argv, const char *const *env, int ou
         dup2(devnull, 0);
         dup2(out_fd, 1);
         dup2(err_fd, 2);
-        child_env(env);
+        srv_child_env(env);
         execv(SPAWND_BIN, (char *const *)args);
         _exit(127);
     }

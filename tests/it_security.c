@@ -101,18 +101,7 @@ static void run_spawnd(const char *const *args, const char *const *env, int as_u
         int dn = open("/dev/null", O_RDWR);
         dup2(dn, 0);
         dup2(dn, 1);
-        extern char **environ;
-        for (char **e = environ; *e;) {
-            if (strncmp(*e, "SPAWND_", 7) == 0) {
-                char name[128];
-                snprintf(name, sizeof name, "%.*s", (int)strcspn(*e, "="), *e);
-                unsetenv(name);
-            } else {
-                e++;
-            }
-        }
-        for (size_t i = 0; env && env[i]; i++)
-            putenv((char *)env[i]);
+        srv_child_env(env);
         if (as_uid >= 0 && (setgid((gid_t)as_uid) < 0 || setuid((uid_t)as_uid) < 0)) _exit(126);
         execv(SPAWND_BIN, (char *const *)argv);
         _exit(127);
