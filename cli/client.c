@@ -294,39 +294,6 @@ int ctl_fail_resp(const struct ctl_resp *r, const char *what)
 
 /* --- what the server says --------------------------------------------------------- */
 
-static int b64_val(unsigned char ch)
-{
-    if (ch >= 'A' && ch <= 'Z') return ch - 'A';
-    if (ch >= 'a' && ch <= 'z') return ch - 'a' + 26;
-    if (ch >= '0' && ch <= '9') return ch - '0' + 52;
-    if (ch == '+') return 62;
-    if (ch == '/') return 63;
-    return -1;
-}
-
-long ctl_b64_decode(const char *s, size_t n, unsigned char *out)
-{
-    if (n % 4) return -EINVAL;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 4) {
-        int v[4], pad = 0;
-        for (int k = 0; k < 4; k++) {
-            unsigned char ch = (unsigned char)s[i + k];
-            if (ch == '=' && i + 4 == n && k >= 2 && (k == 3 || s[i + 3] == '=')) {
-                v[k] = 0;
-                pad++;
-                continue;
-            }
-            if (pad || (v[k] = b64_val(ch)) < 0) return -EINVAL;
-        }
-        unsigned x =
-            (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 | (unsigned)v[3];
-        out[o++] = (unsigned char)(x >> 16);
-        if (pad < 2) out[o++] = (unsigned char)(x >> 8);
-        if (pad < 1) out[o++] = (unsigned char)x;
-    }
-    return (long)o;
-}
 
 /* A "signal" field: a name, or a number for signals without one. */
 static int signal_of(json_object *v)

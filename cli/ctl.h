@@ -102,7 +102,6 @@ const char *ctl_error_message(json_object *body);
 
 /* Decode base64 (RFC 4648, padded, no whitespace) in s[0..n) into out, which
  * has room for n / 4 * 3 bytes.  Returns the number of bytes or -EINVAL. */
-long ctl_b64_decode(const char *s, size_t n, unsigned char *out);
 
 /* The exit status that mirrors an "exit" event or an ended job object:
  * exit_code, or 128 + N when signal N ended it. */

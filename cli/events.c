@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api/encode.h"
 #include "cli/ctl.h"
 
 /* One event carries at most one 64 KiB read, which is at most 6 times as
@@ -75,7 +76,7 @@ static int output(struct ctl_events *ev, int fd, json_object *data)
         ev->dec = d;
         ev->dec_size = need;
     }
-    long k = ctl_b64_decode(s, n, ev->dec);
+    long k = api_base64_decode(s, n, ev->dec);
     if (k < 0) {
         ev->error = "output that is not base64 (was the job started with \"encoding\":\"utf8\"? "
                     "then use --text)";

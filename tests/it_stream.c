@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "b64.h"
+#include "api/encode.h"
 #include "check.h"
 #include "emit.h"
 #include "harness.h"
@@ -399,7 +399,7 @@ static void b64check_event(struct b64check *k, json_object *e)
         k->bad_b64 = true;
         return;
     }
-    long got = b64_decode(d, len, k->dec);
+    long got = api_base64_decode(d, len, k->dec);
     if (got < 0) {
         k->bad_b64 = true;
         return;
