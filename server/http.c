@@ -149,11 +149,9 @@ void http_add_common_headers(struct http_req *r, struct MHD_Response *resp, cons
     MHD_add_response_header(resp, "X-Request-Id", r->id);
 }
 
-static struct MHD_Response *json_response(struct http_req *r, struct buf *body)
+struct MHD_Response *http_buffer_response(struct http_req *r, struct buf *body, const char *ctype)
 {
-    /* The body's memory is handed to MHD, which free()s it. Past the cap the
-     * newline is simply left out. */
-    (void)buf_appendc(body, '\n');
+    /* The body's memory is handed to MHD, which free()s it. */
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(body->len, body->data, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
@@ -162,8 +160,14 @@ static struct MHD_Response *json_response(struct http_req *r, struct buf *body)
     }
     body->data = NULL;
     buf_free(body);
-    http_add_common_headers(r, resp, "application/json");
+    http_add_common_headers(r, resp, ctype);
     return resp;
+}
+
+struct MHD_Response *http_json_response(struct http_req *r, struct buf *body)
+{
+    (void)buf_appendc(body, '\n'); /* past the cap the newline is simply left out */
+    return http_buffer_response(r, body, "application/json");
 }
 
 static void add_error_headers(struct http_req *r, struct MHD_Response *resp, enum api_code code)
@@ -188,7 +192,7 @@ static struct MHD_Response *error_response(struct http_req *r, const struct api_
     struct buf b;
     buf_init(&b, 64 * 1024);
     api_error_encode(&b, err);
-    struct MHD_Response *resp = json_response(r, &b);
+    struct MHD_Response *resp = http_json_response(r, &b);
     if (resp) add_error_headers(r, resp, err->code);
     return resp;
 }
@@ -223,7 +227,7 @@ struct MHD_Response *http_stream_response(struct http_req *r, MHD_ContentReaderC
 
 enum MHD_Result http_respond_json(struct http_req *r, unsigned status, struct buf *body)
 {
-    return http_respond(r, status, json_response(r, body));
+    return http_respond(r, status, http_json_response(r, body));
 }
 
 enum MHD_Result http_respond_error(struct http_req *r, const struct api_error *err)
@@ -251,7 +255,7 @@ static void prepare(struct http_req *r, unsigned status, struct MHD_Response *re
 
 void http_prepare_json(struct http_req *r, unsigned status, struct buf *body)
 {
-    prepare(r, status, json_response(r, body));
+    prepare(r, status, http_json_response(r, body));
 }
 
 void http_prepare_error(struct http_req *r, const struct api_error *err)

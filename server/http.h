@@ -111,6 +111,12 @@ enum MHD_Result http_respond_code(struct http_req *r, enum api_code code, const 
 /* Answer with a response created by the caller (we take our reference). */
 enum MHD_Result http_respond(struct http_req *r, unsigned status, struct MHD_Response *resp);
 
+/* A response with body's memory (taken) and the common headers; NULL when
+ * out of memory. The JSON form ends the body with a newline, as every JSON
+ * answer of spawnd does. */
+struct MHD_Response *http_buffer_response(struct http_req *r, struct buf *body, const char *ctype);
+struct MHD_Response *http_json_response(struct http_req *r, struct buf *body);
+
 /* A chunked streaming response whose reader gets r as its argument; holds a
  * reference on r until MHD lets go of the response. */
 struct MHD_Response *http_stream_response(struct http_req *r, MHD_ContentReaderCallback reader,

@@ -533,16 +533,10 @@ static enum MHD_Result create(struct http_req *r, enum api_kind kind)
     struct buf b;
     buf_init(&b, 64 * 1024);
     encode_job(&b, j);
-    buf_appendc(&b, '\n'); /* as every JSON answer */
     char loc[160];
     snprintf(loc, sizeof loc, "/v1/jobs/%s", j->id);
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(b.len, b.data, MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
-        buf_free(&b);
-        return MHD_NO;
-    }
-    http_add_common_headers(r, resp, "application/json");
+    struct MHD_Response *resp = http_json_response(r, &b);
+    if (!resp) return MHD_NO;
     MHD_add_response_header(resp, "Location", loc);
     return http_respond(r, 201, resp);
 }

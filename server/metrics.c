@@ -122,12 +122,6 @@ enum MHD_Result metrics_handle(struct http_req *r)
     help(&b, "process_start_time_seconds", "gauge", "Start time since the epoch in seconds.");
     buf_printf(&b, "process_start_time_seconds %llu\n", (unsigned long long)m->start_wall_s);
 
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(b.len, b.data, MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
-        buf_free(&b);
-        return MHD_NO;
-    }
-    http_add_common_headers(r, resp, "text/plain; version=0.0.4; charset=utf-8");
-    return http_respond(r, 200, resp);
+    return http_respond(r, 200,
+                        http_buffer_response(r, &b, "text/plain; version=0.0.4; charset=utf-8"));
 }
