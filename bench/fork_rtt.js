@@ -1,29 +1,35 @@
 'use strict';
 /*
  * fork_rtt.js - message round trips to a forked child that echoes them
- * (fork_echo.js), one at a time; prints "MEDIAN_US P99_US N".
+ * (fork_echo.js); prints "MEDIAN_US P99_US N RATE": the median and p99 time
+ * from sending a message to receiving its echo, how many were counted, and
+ * round trips per second over the counted part.
  *
- *   node fork_rtt.js local N           node's own child_process.fork + process.send
- *   node fork_rtt.js URL N             spawnd: POST /v1/fork, then per message
- *                                      POST /v1/jobs/{id}/messages and wait for the
- *                                      echo on GET /v1/jobs/{id}/messages?follow=true
+ *   node fork_rtt.js local N [W]         node's own child_process.fork + process.send
+ *   node fork_rtt.js URL N [W]           spawnd: POST /v1/fork, then one
+ *                                        POST /v1/jobs/{id}/messages per message;
+ *                                        echoes read from one
+ *                                        GET /v1/jobs/{id}/messages?follow=true
+ *   node fork_rtt.js URL N [W] stream    the same, but every message is one line
+ *                                        of a single streamed POST .../messages
+ *                                        (Content-Type: application/x-ndjson)
  *
- * The first 10% of the round trips are a warm-up and are not counted.
+ * W (default 1) messages are kept in flight: each echo sends the next one.
+ * With W = 1 the figures are one-at-a-time latency. The first 10% of the round
+ * trips are a warm-up and are not counted.
  */
 const http = require('http');
 const path = require('path');
 const cp = require('child_process');
 
-const target = process.argv[2];
-const n = parseInt(process.argv[3] || '1000', 10);
+const args = process.argv.slice(2);
+const stream = args[args.length - 1] === 'stream';
+if (stream) args.pop();
+const [target, nArg, wArg] = args;
+const n = parseInt(nArg || '1000', 10);
+const window = parseInt(wArg || '1', 10);
 const warm = Math.max(1, Math.floor(n / 10));
 const child = path.join(__dirname, 'fork_echo.js');
-
-function report(times) {
-  const t = times.slice(warm).sort((a, b) => a - b);
-  const q = (p) => t[Math.min(t.length - 1, Math.floor(p * t.length))];
-  console.log(`${q(0.5).toFixed(1)} ${q(0.99).toFixed(1)} ${t.length}`);
-}
 
 function fail(msg) {
   console.error(`fork_rtt: ${msg}`);
@@ -32,29 +38,47 @@ function fail(msg) {
 
 const now = () => Number(process.hrtime.bigint()) / 1e3; // µs
 
-function runLocal() {
-  const c = cp.fork(child, [], { stdio: 'ignore' });
+/* Runs the exchange over a transport: send(i) sends message {i}; the
+ * transport calls the returned function with each echoed message. */
+function exchange(send, done) {
+  const total = n + warm;
+  const sentAt = new Array(total);
   const times = [];
-  let t0 = 0;
-  let i = 0;
-  c.on('message', (m) => {
-    if (m.i !== i) fail(`local: got ${JSON.stringify(m)} for ${i}`);
-    times.push(now() - t0);
-    if (++i === n + warm) {
-      c.disconnect();
-      report(times);
+  let next = 0;
+  let got = 0;
+  let tWarm = 0;
+  const push = () => {
+    sentAt[next] = now();
+    send(next++);
+  };
+  const onEcho = (m) => {
+    if (!m || typeof m.i !== 'number' || sentAt[m.i] === undefined) fail(`unexpected echo ${JSON.stringify(m)}`);
+    const t = now();
+    if (m.i >= warm) times.push(t - sentAt[m.i]);
+    if (++got === warm) tWarm = t;
+    if (got === total) {
+      const sorted = times.sort((a, b) => a - b);
+      const q = (p) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
+      const rate = (total - warm) / ((t - tWarm) / 1e6);
+      console.log(`${q(0.5).toFixed(1)} ${q(0.99).toFixed(1)} ${sorted.length} ${rate.toFixed(0)}`);
+      done();
       return;
     }
-    t0 = now();
-    c.send({ i });
-  });
-  t0 = now();
-  c.send({ i });
+    if (next < total) push();
+  };
+  return { start: () => { for (let k = 0; k < window && next < total; k++) push(); }, onEcho };
+}
+
+function runLocal() {
+  const c = cp.fork(child, [], { stdio: 'ignore' });
+  const ex = exchange((i) => c.send({ i }), () => c.disconnect());
+  c.on('message', ex.onEcho);
+  ex.start();
 }
 
 function runSpawnd(base) {
   const u = new URL(base);
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: window });
   const req = (method, p, body, cb) => {
     const data = body === undefined ? undefined : JSON.stringify(body);
     const r = http.request({ host: u.hostname, port: u.port, method, path: p, agent,
@@ -71,17 +95,35 @@ function runSpawnd(base) {
   req('POST', '/v1/fork', { module: child }, (st, s) => {
     if (st !== 201) fail(`POST /v1/fork answered ${st}: ${s}`);
     const id = JSON.parse(s).id;
-    const times = [];
-    let t0 = 0;
-    let i = 0;
-    let line = '';
-    const send = () => {
-      t0 = now();
+    let upload = null;
+    if (stream) {
+      upload = http.request({ host: u.hostname, port: u.port, method: 'POST', path: `/v1/jobs/${id}/messages`,
+        headers: { 'Content-Type': 'application/x-ndjson' } }, (res) => {
+        let b = '';
+        res.on('data', (d) => { b += d; });
+        res.on('end', () => { if (res.statusCode !== 202) fail(`streamed POST messages answered ${res.statusCode}: ${b}`); });
+      });
+      upload.on('error', (e) => fail(`streamed POST messages: ${e.message}`));
+      upload.on('socket', (sock) => sock.setNoDelay(true));
+      upload.flushHeaders();
+    }
+    const send = (i) => {
+      if (upload) {
+        upload.write(`${JSON.stringify({ i })}\n`);
+        return;
+      }
       req('POST', `/v1/jobs/${id}/messages`, { i }, (st2, s2) => {
         if (st2 !== 202) fail(`POST messages answered ${st2}: ${s2}`);
       });
     };
-    const follow = http.get({ host: u.hostname, port: u.port, path: `/v1/jobs/${id}/messages?follow=true` }, (res) => {
+    let follow = null;
+    const ex = exchange(send, () => {
+      follow.destroy();
+      if (upload) upload.end();
+      req('DELETE', `/v1/jobs/${id}`, undefined, () => { agent.destroy(); });
+    });
+    let line = '';
+    follow = http.get({ host: u.hostname, port: u.port, path: `/v1/jobs/${id}/messages?follow=true` }, (res) => {
       if (res.statusCode !== 200) fail(`GET messages answered ${res.statusCode}`);
       res.setEncoding('utf8');
       res.on('data', (d) => {
@@ -90,23 +132,16 @@ function runSpawnd(base) {
         while ((nl = line.indexOf('\n')) >= 0) {
           const ev = JSON.parse(line.slice(0, nl));
           line = line.slice(nl + 1);
-          if (!ev.message || ev.message.i !== i) fail(`spawnd: got ${JSON.stringify(ev)} for ${i}`);
-          times.push(now() - t0);
-          if (++i === n + warm) {
-            report(times);
-            follow.destroy();
-            req('DELETE', `/v1/jobs/${id}`, undefined, () => { agent.destroy(); });
-            return;
-          }
-          send();
+          if (!ev.message) fail(`spawnd: got ${JSON.stringify(ev)}`);
+          ex.onEcho(ev.message);
         }
       });
     });
     follow.on('error', () => {});
-    send();
+    ex.start();
   });
 }
 
-if (!target || !(n > 0)) fail('usage: node fork_rtt.js local|URL [N]');
+if (!target || !(n > 0) || !(window > 0)) fail('usage: node fork_rtt.js local|URL [N] [W] [stream]');
 if (target === 'local') runLocal();
 else runSpawnd(target);

@@ -69,6 +69,7 @@ struct exec_job {
     struct loop_watch ch_w; /* the channel (fork): our end of the socketpair */
     int ch_fd;
     struct buf ch_out; /* messages not yet written */
+    bool ch_full;      /* exec_job_send said -ENOBUFS: call on_channel_ready */
 
     struct loop_timer timeout, drain, grace;
     struct exec_job *prev, *next; /* every job not yet freed */
@@ -423,7 +424,13 @@ static void on_channel(struct loop_watch *w, uint32_t revents)
         exec_job_unref(job);
         if (gone) return;
     }
-    if (job->ch_fd >= 0 && (revents & EPOLLOUT)) channel_flush(job);
+    if (job->ch_fd >= 0 && (revents & EPOLLOUT)) {
+        channel_flush(job);
+        if (job->ch_fd >= 0 && job->ch_full && job->ch_out.len <= EXEC_CHANNEL_QUEUE / 2) {
+            job->ch_full = false;
+            if (job->cb && job->cb->on_channel_ready) job->cb->on_channel_ready(job, job->ctx);
+        }
+    }
 }
 
 int exec_job_send(struct exec_job *job, const char *data, size_t n)
@@ -431,7 +438,10 @@ int exec_job_send(struct exec_job *job, const char *data, size_t n)
     if (job->ch_fd < 0) return -EPIPE;
     /* The queue holds at most EXEC_CHANNEL_QUEUE bytes, but one message of
      * any size is taken when it is empty (the caller bounds messages). */
-    if (job->ch_out.len && job->ch_out.len + n > EXEC_CHANNEL_QUEUE) return -ENOBUFS;
+    if (job->ch_out.len && job->ch_out.len + n > EXEC_CHANNEL_QUEUE) {
+        job->ch_full = true;
+        return -ENOBUFS;
+    }
     if (buf_append(&job->ch_out, data, n) < 0) return -ENOMEM;
     channel_flush(job);
     return 0;

@@ -77,6 +77,9 @@ struct exec_job_cb {
     /* Optional. The stdin pipe can take more after exec_job_write_stdin()
      * returned less than it was given. */
     void (*on_stdin_ready)(struct exec_job *job, void *ctx);
+    /* Optional. The channel's queue has room again (at most half full)
+     * after exec_job_send() returned -ENOBUFS. */
+    void (*on_channel_ready)(struct exec_job *job, void *ctx);
     /* Optional. The channel is closed (the child closed or exited, or
      * exec_job_close_channel was called). */
     void (*on_channel_closed)(struct exec_job *job, void *ctx);

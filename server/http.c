@@ -40,7 +40,7 @@ static const struct route routes[] = {
     {"POST", "/v1/jobs/{id}/stdin", jobs_stdin, false, jobs_stdin_upload},
     {"POST", "/v1/jobs/{id}/signal", jobs_signal, true, NULL},
     {"GET", "/v1/jobs/{id}/wait", jobs_wait, false, NULL},
-    {"POST", "/v1/jobs/{id}/messages", jobs_messages_post, true, NULL},
+    {"POST", "/v1/jobs/{id}/messages", jobs_messages_post, true, jobs_messages_upload},
     {"GET", "/v1/jobs/{id}/messages", jobs_messages_get, false, NULL},
     {"DELETE", "/v1/jobs/{id}/messages", jobs_messages_delete, false, NULL},
 };
@@ -386,13 +386,14 @@ static bool host_allowed(struct http_req *r)
     return false;
 }
 
-static bool is_json_type(const char *ct)
+bool http_content_type_is(struct http_req *r, const char *type)
 {
+    const char *ct = MHD_lookup_connection_value(r->con, MHD_HEADER_KIND, "Content-Type");
     if (!ct) return false;
     while (*ct == ' ')
         ct++;
-    size_t n = strlen("application/json");
-    if (strncasecmp(ct, "application/json", n) != 0) return false;
+    size_t n = strlen(type);
+    if (strncasecmp(ct, type, n) != 0) return false;
     ct += n;
     while (*ct == ' ')
         ct++;
@@ -473,9 +474,16 @@ static enum MHD_Result begin(struct http_req *r, const char *url)
     if (!r->route)
         return http_respond_code(r, API_ERR_METHOD_NOT_ALLOWED, "%s is not allowed on %.200s",
                                  r->method, r->path);
+    /* A route that can take its body as a stream decides now (MHD only
+     * takes an answer before the body starts or after it has all arrived);
+     * if it does not (r->stream stays false), the body is buffered. */
+    if (r->route->upload) {
+        size_t none = 0;
+        enum MHD_Result ret = r->route->upload(r, NULL, &none);
+        if (r->queued || r->stream) return ret;
+    }
     if (r->route->json_body) {
-        const char *ct = MHD_lookup_connection_value(r->con, MHD_HEADER_KIND, "Content-Type");
-        if (!is_json_type(ct))
+        if (!http_content_type_is(r, "application/json"))
             return http_respond_code(r, API_ERR_UNSUPPORTED_MEDIA_TYPE,
                                      "the body must be Content-Type: application/json");
         const char *cl = MHD_lookup_connection_value(r->con, MHD_HEADER_KIND, "Content-Length");
@@ -483,12 +491,6 @@ static enum MHD_Result begin(struct http_req *r, const char *url)
             return http_respond_code(r, API_ERR_PAYLOAD_TOO_LARGE,
                                      "request body over %llu bytes",
                                      (unsigned long long)s->cfg.max_body_bytes);
-    }
-    /* A streamed body's target is checked now: MHD only takes an answer
-     * before the body starts or after it has all arrived. */
-    if (r->route->upload) {
-        size_t none = 0;
-        return r->route->upload(r, NULL, &none);
     }
     return MHD_YES;
 }
@@ -504,14 +506,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         if (!r) return MHD_NO;
         *con_cls = r;
         enum MHD_Result ret = begin(r, url);
-        if (!r->queued && r->route && r->route->upload) deadline_stop(r); /* a stream: no deadline */
+        if (!r->queued && r->stream) deadline_stop(r); /* a stream: no deadline */
         return ret;
     }
     if (r->queued) { /* answered early (413, 415...): ignore the rest of the body */
         *upload_size = 0;
         return MHD_YES;
     }
-    if (*upload_size && r->route->upload) {
+    if (*upload_size && r->stream) {
         enum MHD_Result ret = r->route->upload(r, upload, upload_size);
         if (r->queued) *upload_size = 0; /* answered (an error): the rest is ignored */
         return ret;

@@ -54,8 +54,9 @@ struct server {
 typedef enum MHD_Result (*http_handler)(struct http_req *r);
 /* Takes (part of) a streamed request body; sets *size to what it left.
  * Called first with data NULL once the headers are in, when it may still
- * answer (an error); later calls must not answer: MHD refuses a response
- * while the body is arriving. */
+ * answer (an error) and sets r->stream to take the body as a stream (left
+ * false, the body is collected as usual); later calls must not answer: MHD
+ * refuses a response while the body is arriving. */
 typedef enum MHD_Result (*http_upload)(struct http_req *r, const char *data, size_t *size);
 
 struct route {
@@ -63,7 +64,7 @@ struct route {
     const char *path; /* "{id}" matches one path segment, captured in http_req.param */
     http_handler fn;  /* called once the whole body is in (or streamed) */
     bool json_body;   /* requires Content-Type: application/json, body ≤ --max-body-bytes */
-    http_upload upload; /* the body is streamed to this instead of collected */
+    http_upload upload; /* may take the body as a stream instead (see above) */
 };
 
 struct http_req {
@@ -79,6 +80,7 @@ struct http_req {
     uint64_t start_ns;
     struct buf body;
     bool body_too_big;
+    bool stream; /* the body goes to route->upload as it arrives, not into body */
     bool queued; /* a response has been queued */
     unsigned status;
     struct MHD_Response *pending; /* queued when MHD calls the handler next */
@@ -136,6 +138,8 @@ void http_watch_client(struct http_req *r, void (*on_gone)(struct http_req *r));
 
 /* A query parameter or NULL. */
 const char *http_query(struct http_req *r, const char *key);
+/* Whether the request's Content-Type is type (parameters aside). */
+bool http_content_type_is(struct http_req *r, const char *type);
 /* 0 when every query parameter is in allowed (NULL-terminated), else -1
  * with err filled. */
 int http_check_query(struct http_req *r, const char *const *allowed, struct api_error *err);
@@ -174,6 +178,7 @@ enum MHD_Result jobs_stdin_upload(struct http_req *r, const char *data, size_t *
 enum MHD_Result jobs_signal(struct http_req *r);
 enum MHD_Result jobs_wait(struct http_req *r);
 enum MHD_Result jobs_messages_post(struct http_req *r);
+enum MHD_Result jobs_messages_upload(struct http_req *r, const char *data, size_t *size);
 enum MHD_Result jobs_messages_get(struct http_req *r);
 enum MHD_Result jobs_messages_delete(struct http_req *r);
 

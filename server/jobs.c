@@ -62,7 +62,7 @@ struct jobs {
     unsigned nended;
 };
 
-enum jr_mode { JR_FOLLOW, JR_WAIT, JR_STDIN, JR_ANSWERED };
+enum jr_mode { JR_FOLLOW, JR_WAIT, JR_STDIN, JR_MESSAGES, JR_ANSWERED };
 
 /* What a request does with a job. */
 struct job_req {
@@ -76,6 +76,10 @@ struct job_req {
     size_t part_off;
     struct loop_timer timeout; /* JR_WAIT */
     int stdin_err;             /* JR_STDIN: why the rest of the body was dropped */
+    struct buf enc;            /* JR_MESSAGES: one message as the channel takes it */
+    uint64_t lines, sent;      /* JR_MESSAGES: lines done, messages queued */
+    bool failed;               /* JR_MESSAGES: err is the answer; the rest is dropped */
+    struct api_error err;
     struct job_req *wprev, *wnext;
 };
 
@@ -170,12 +174,14 @@ static void on_job_output(struct exec_job *job, void *ctx, enum exec_stream stre
 static void flow_check(struct bgjob *j);
 static void on_job_exit(struct exec_job *job, void *ctx);
 static void on_stdin_ready(struct exec_job *job, void *ctx);
+static void on_channel_ready(struct exec_job *job, void *ctx);
 static void on_channel_closed(struct exec_job *job, void *ctx);
 
 static const struct exec_job_cb bg_cb = {
     .on_output = on_job_output,
     .on_exit = on_job_exit,
     .on_stdin_ready = on_stdin_ready,
+    .on_channel_ready = on_channel_ready,
     .on_channel_closed = on_channel_closed,
 };
 
@@ -316,6 +322,7 @@ void jobs_release(struct http_req *r)
     if (jr->wnext) jr->wnext->wprev = jr->wprev;
     if (j->uploader == r) j->uploader = NULL;
     buf_free(&jr->part);
+    buf_free(&jr->enc);
     free(jr);
     if (j->job) flow_check(j); /* a lagging follower leaving lets the job go on */
     bg_unref(j);
@@ -382,8 +389,9 @@ static void wake_all(struct bgjob *j)
                                                               .message = "the job was deleted"});
                 http_resume(jr->r);
             }
-        } else if (jr->mode == JR_FOLLOW || j->out_done || j->deleted) {
-            http_resume(jr->r); /* a follower, or an upload that will find stdin closed */
+        } else if (jr->mode == JR_FOLLOW || j->out_done || j->deleted ||
+                   (jr->mode == JR_MESSAGES && j->msgs_done)) {
+            http_resume(jr->r); /* a follower, or an upload that will find its pipe closed */
         }
     }
 }
@@ -392,6 +400,13 @@ static void on_stdin_ready(struct exec_job *job, void *ctx)
 {
     struct bgjob *j = ctx;
     if (j->uploader) http_resume(j->uploader);
+}
+
+static void on_channel_ready(struct exec_job *job, void *ctx)
+{
+    struct bgjob *j = ctx;
+    for (struct job_req *jr = j->watchers; jr; jr = jr->wnext)
+        if (jr->mode == JR_MESSAGES) http_resume(jr->r);
 }
 
 static void on_wait_timeout(struct loop_timer *t)
@@ -746,6 +761,7 @@ enum MHD_Result jobs_stdin_upload(struct http_req *r, const char *data, size_t *
         if (!jr_attach(r, j, JR_STDIN))
             return http_respond_code(r, API_ERR_UNAVAILABLE, "out of memory");
         j->uploader = r;
+        r->stream = true;
         /* While the pipe is full the upload is suspended, where MHD would not
          * notice the client leaving. */
         http_watch_client(r, on_client_gone);
@@ -777,8 +793,122 @@ enum MHD_Result jobs_stdin(struct http_req *r)
     return http_respond(r, 204, MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT));
 }
 
+static void messages_fail(struct job_req *jr, enum api_code code, const char *why)
+{
+    jr->failed = true;
+    jr->err.code = code;
+    jr->err.field[0] = 0;
+    snprintf(jr->err.message, sizeof jr->err.message,
+             "line %llu: %.160s; the %llu messages before it were queued",
+             (unsigned long long)jr->lines + 1, why, (unsigned long long)jr->sent);
+}
+
+/* One line of an NDJSON upload: queue it as a message (a blank line is
+ * skipped). Returns 0 when the line is done, -ENOBUFS when the channel's
+ * queue is full (try the same line again later), -1 after messages_fail. */
+static int messages_line(struct job_req *jr, const char *line, size_t n)
+{
+    size_t max = jr->r->srv->cfg.max_body_bytes;
+    if (n > max) {
+        char why[96];
+        snprintf(why, sizeof why, "a message over %zu bytes", max);
+        messages_fail(jr, API_ERR_PAYLOAD_TOO_LARGE, why);
+        return -1;
+    }
+    if (n && line[n - 1] == '\r') n--;
+    size_t blank = 0;
+    while (blank < n && (line[blank] == ' ' || line[blank] == '\t'))
+        blank++;
+    if (blank == n) {
+        jr->lines++;
+        return 0;
+    }
+    jr->enc.len = 0;
+    struct api_error err;
+    if (api_message_encode(&jr->enc, line, n, &err) < 0) {
+        messages_fail(jr, err.code, err.message);
+        return -1;
+    }
+    int e = exec_job_send(jr->j->job, jr->enc.data, jr->enc.len);
+    if (e == -ENOBUFS) return e;
+    if (e == -EPIPE) messages_fail(jr, API_ERR_CONFLICT, "the channel is closed");
+    else if (e < 0) messages_fail(jr, API_ERR_UNAVAILABLE, "out of memory");
+    if (e < 0) return -1;
+    jr->lines++;
+    jr->sent++;
+    return 0;
+}
+
+/* POST .../messages with Content-Type: application/x-ndjson: one message
+ * per line, each queued for the child as soon as its line is in, so one
+ * open request carries any number of messages without an HTTP exchange
+ * each. While the channel's queue is full the upload is suspended with the
+ * rest of the body unconsumed; MHD presents it again once on_channel_ready
+ * resumes us. A line split across reads waits in jr->part. */
+enum MHD_Result jobs_messages_upload(struct http_req *r, const char *data, size_t *size)
+{
+    struct job_req *jr = r->jr;
+    if (!data) {
+        if (!http_content_type_is(r, "application/x-ndjson")) return MHD_YES; /* one message */
+        if (check_query(r, (const char *const[]){NULL})) return MHD_YES;
+        struct bgjob *j = lookup(r);
+        if (!j) return MHD_YES;
+        if (!exec_job_channel_open(j->job))
+            return http_respond_code(r, API_ERR_CONFLICT, "the channel of job %s is closed", j->id);
+        jr = jr_attach(r, j, JR_MESSAGES);
+        if (!jr) return http_respond_code(r, API_ERR_UNAVAILABLE, "out of memory");
+        buf_init(&jr->part, r->srv->cfg.max_body_bytes);
+        buf_init(&jr->enc, r->srv->cfg.max_body_bytes + 2);
+        r->stream = true;
+        http_watch_client(r, on_client_gone);
+        return MHD_YES;
+    }
+    const char *p = data, *end = data + *size;
+    while (p < end && !jr->failed && !r->client_gone) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t seg = (size_t)((nl ? nl : end) - p), had = jr->part.len;
+        if (had || !nl) {
+            if (buf_append(&jr->part, p, seg) < 0) {
+                messages_line(jr, p, SIZE_MAX); /* over the limit: fails */
+                break;
+            }
+            if (!nl) {
+                p = end;
+                break;
+            }
+        }
+        int e = had ? messages_line(jr, jr->part.data, jr->part.len) : messages_line(jr, p, seg);
+        if (e == -ENOBUFS) {
+            jr->part.len = had;
+            http_suspend(r);
+            break;
+        }
+        jr->part.len = 0;
+        p = nl + 1;
+    }
+    /* After a failure (or with the client gone) the rest is dropped. */
+    *size = jr->failed || r->client_gone ? 0 : (size_t)(end - p);
+    return MHD_YES;
+}
+
+static enum MHD_Result messages_answer(struct http_req *r, struct job_req *jr)
+{
+    /* The last line may come without its newline. */
+    if (!jr->failed && jr->part.len &&
+        messages_line(jr, jr->part.data, jr->part.len) == -ENOBUFS)
+        messages_fail(jr, API_ERR_UNAVAILABLE, "the child is not reading its channel");
+    if (jr->failed) return http_respond_error(r, &jr->err);
+    struct buf ok;
+    buf_init(&ok, 64);
+    char text[64];
+    snprintf(text, sizeof text, "{\"queued\":true,\"count\":%llu}", (unsigned long long)jr->sent);
+    buf_appends(&ok, text);
+    return http_respond_json(r, 202, &ok);
+}
+
 enum MHD_Result jobs_messages_post(struct http_req *r)
 {
+    if (r->jr && r->jr->mode == JR_MESSAGES) return messages_answer(r, r->jr);
     if (check_query(r, (const char *const[]){NULL})) return MHD_YES;
     struct bgjob *j = lookup(r);
     if (!j) return MHD_YES;

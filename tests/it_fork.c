@@ -565,6 +565,138 @@ static void test_never_reads(void)
     free(body);
 }
 
+/* --- many messages in one streamed request ------------------------------- */
+
+static long post_ndjson(const char *id, const char *body, size_t n, struct resp *keep)
+{
+    struct resp r;
+    http_req(&S, "POST", P("/v1/jobs/%s/messages", id), "application/x-ndjson", body, n, NULL,
+             30000, &r);
+    long st = r.status;
+    if (keep)
+        *keep = r;
+    else
+        resp_free(&r);
+    return st;
+}
+
+static void test_ndjson_upload(void)
+{
+    char id[128];
+    json_object_put(fork_job("{\"module\":\"" SCRIPT("echo.js") "\"}", id));
+    /* a blank line is skipped, CRLF is fine, the last line needs no newline */
+    static const char ok[] = "{\"n\": 1}\n\n  \n{\"n\":[2, 3]}\r\n\"three\"";
+    struct resp r;
+    CHECK_INT(post_ndjson(id, ok, strlen(ok), &r), 202);
+    json_object *a = resp_json(&r);
+    CHECK(jbool(a, "queued"));
+    CHECK_INT(jint(a, "count"), 3);
+    json_object_put(a);
+    resp_free(&r);
+    struct ndj d;
+    await_messages(id, 3, 10000, &d);
+    CHECK_INT(d.n, 3);
+    if (d.n == 3) {
+        CHECK_INT(jint(d.ev[0], "message.n"), 1);
+        CHECK_STR(json_object_to_json_string_ext(jget(d.ev[1], "message"), JSON_C_TO_STRING_PLAIN),
+                  "{\"n\":[2,3]}");
+        CHECK_STR(jstr(d.ev[2], "message"), "three");
+    }
+    ndj_free(&d);
+
+    /* a bad line: what came before it is sent, nothing after it */
+    static const char bad[] = "{\"n\":4}\nnope\n{\"n\":5}\n";
+    CHECK_INT(post_ndjson(id, bad, strlen(bad), &r), 400);
+    json_object *e = resp_json(&r);
+    CHECK_STR(jstr(e, "error.code"), "ERR_INVALID_JSON");
+    const char *msg = jstr(e, "error.message");
+    CHECK(msg && strstr(msg, "line 2:") && strstr(msg, "the 1 messages before it were queued"));
+    json_object_put(e);
+    resp_free(&r);
+    CHECK_INT(post_message(id, "{\"n\":6}", NULL), 202);
+    await_messages(id, 5, 10000, &d);
+    CHECK_INT(d.n, 5);
+    if (d.n == 5) {
+        CHECK_INT(jint(d.ev[3], "message.n"), 4);
+        CHECK_INT(jint(d.ev[4], "message.n"), 6);
+    }
+    ndj_free(&d);
+
+    /* a line over --max-body-bytes (1 MiB): 413, the line before it sent */
+    size_t big = 1200 * 1024;
+    char *body = malloc(big + 64);
+    size_t n = (size_t)sprintf(body, "{\"n\":7}\n\"");
+    memset(body + n, 'x', big);
+    n += big;
+    n += (size_t)sprintf(body + n, "\"\n{\"n\":8}\n");
+    CHECK_INT(post_ndjson(id, body, n, &r), 413);
+    e = resp_json(&r);
+    CHECK_STR(jstr(e, "error.code"), "ERR_PAYLOAD_TOO_LARGE");
+    msg = jstr(e, "error.message");
+    CHECK(msg && strstr(msg, "line 2:"));
+    json_object_put(e);
+    resp_free(&r);
+    free(body);
+    await_messages(id, 6, 10000, &d);
+    CHECK_INT(d.n, 6);
+    ndj_free(&d);
+
+    /* unknown job 404; a closed channel 409; not a fork job 409 */
+    CHECK_INT(post_ndjson("nosuchjob", "1\n", 2, NULL), 404);
+    CHECK_INT(req_status(&S, "DELETE", P("/v1/jobs/%s/messages", id), NULL), 204);
+    CHECK_INT(post_ndjson(id, "1\n", 2, NULL), 409);
+    kill_job(id);
+    char id2[128];
+    long st;
+    json_object_put(start_job(&S, "/v1/jobs",
+                              "{\"kind\":\"execFile\",\"file\":\"sleep\",\"args\":[\"5\"]}", id2,
+                              &st, NULL));
+    CHECK_INT(st, 201);
+    CHECK_INT(post_ndjson(id2, "1\n", 2, NULL), 409);
+    kill_job(id2);
+}
+
+/* A child that does not read for a while: the upload waits for it (it is
+ * suspended while the channel's 1 MiB queue is full) instead of failing,
+ * and every message arrives, in order. */
+static void test_ndjson_upload_waits(void)
+{
+    char id[128];
+    json_object_put(fork_job(
+        "{\"module\":\"" SCRIPT("worker.py") "\",\"exec_path\":\"python3\",\"args\":[\"late\"]}",
+        id));
+    enum { N = 3000 };
+    char pad[1001];
+    memset(pad, 'p', 1000);
+    pad[1000] = 0;
+    struct buf body;
+    buf_init(&body, 8 << 20);
+    for (int i = 1; i <= N; i++) {
+        char line[1100];
+        snprintf(line, sizeof line, "{\"n\":%d,\"pad\":\"%s\"}\n", i, pad);
+        buf_appends(&body, line);
+    }
+    double t0 = now_s();
+    struct resp r;
+    CHECK_INT(post_ndjson(id, body.data, body.len, &r), 202);
+    json_object *a = resp_json(&r);
+    CHECK_INT(jint(a, "count"), N);
+    json_object_put(a);
+    resp_free(&r);
+    /* 3 MB could not all be queued before the child started reading */
+    CHECK(now_s() - t0 > 0.5);
+    struct ndj d;
+    await_messages(id, N / 500, 20000, &d);
+    CHECK_INT(d.n, N / 500);
+    if (d.n == N / 500) {
+        CHECK_INT(jint(d.ev[d.n - 1], "message.count"), N);
+        CHECK_INT(jint(d.ev[d.n - 1], "message.sum"), (long long)N * (N + 1) / 2);
+    }
+    ndj_free(&d);
+    buf_free(&body);
+    kill_job(id);
+}
+
 /* --- odds and ends --------------------------------------------------------------- */
 
 static void test_fork_errors(void)
@@ -745,6 +877,8 @@ int main(void)
     test_invalid_message();
     test_internal_messages_hidden();
     test_never_reads();
+    test_ndjson_upload();
+    test_ndjson_upload_waits();
     test_fork_errors();
     test_messages_retained();
     test_oversize_from_child();

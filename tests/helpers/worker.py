@@ -1,7 +1,9 @@
 # A fork child in Python on the descriptor protocol: newline-delimited JSON on
 # the descriptor named by NODE_CHANNEL_FD. The first argument picks a mode:
 # none (a worker answering each message), "noread" (never reads the channel),
-# "oversize" (sends one line over the message size limit, then a normal one).
+# "oversize" (sends one line over the message size limit, then a normal one),
+# "late" (reads nothing for a second, then for every 500 messages sends
+# {"count": messages so far, "sum": sum of their "n"}).
 import json
 import os
 import sys
@@ -31,6 +33,16 @@ if mode == 'oversize':
         data = data[os.write(fd, data):]
     send({"after": 1})
     time.sleep(120)
+    sys.exit(0)
+
+if mode == 'late':
+    time.sleep(1)
+    count = total = 0
+    for line in inp:
+        count += 1
+        total += json.loads(line)["n"]
+        if count % 500 == 0:
+            send({"count": count, "sum": total})
     sys.exit(0)
 
 send({"ready": "python", "serialization": os.environ.get("NODE_CHANNEL_SERIALIZATION_MODE")})
