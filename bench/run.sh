@@ -2,9 +2,9 @@
 # bench/run.sh - spawnd side by side with its peers, on this machine, now.
 #
 #   bench/run.sh            full run: 3 rounds, 5 s per wrk run, 256 MiB stream,
-#                           1000 sleepers (about 4-5 minutes)
-#   bench/run.sh --smoke    1 round, 1 s wrk runs, 8 MiB stream, 50 sleepers
-#                           (well under a minute; meant for CI)
+#                           1000 sleepers, 4000 held jobs (about 4-5 minutes)
+#   bench/run.sh --smoke    1 round, 1 s wrk runs, 8 MiB stream, 50 sleepers,
+#                           100 held jobs (well under a minute; meant for CI)
 #   bench/run.sh -r 5       five rounds
 #   bench/run.sh --rev HEAD build that commit (git archive into BENCH_DIR/src-SHA)
 #                           instead of the working tree, e.g. while it is mid-change
@@ -21,7 +21,8 @@
 #   SPAWND_SHARED   the shared folder holding peers/ (default: ../shared next
 #                   to the repository)
 #   BENCH_DIR       build and scratch folder (default: <repo>/build-bench)
-#   ROUNDS, WRK_S, STREAM_MIB, SLEEPERS, FORK_N   override the mode's sizes
+#   ROUNDS, WRK_S, STREAM_MIB, SLEEPERS, FORK_N, HOLD_JOBS   override the mode's sizes
+#   HEALTHZ_S       length of the /healthz latency run while the jobs are held (default 3)
 #
 # Exit status: 0 when everything ran (missed targets are reported, not fatal),
 # 1 when a contender could not be started or a measurement failed outright.
@@ -49,11 +50,14 @@ while [ $# -gt 0 ]; do
     shift
 done
 if [ $mode = smoke ]; then
-    : "${ROUNDS:=1}" "${WRK_S:=1}" "${STREAM_MIB:=8}" "${SLEEPERS:=50}" "${FORK_N:=200}"
+    : "${ROUNDS:=1}" "${WRK_S:=1}" "${STREAM_MIB:=8}" "${SLEEPERS:=50}" "${FORK_N:=200}" "${HOLD_JOBS:=100}"
 else
-    : "${ROUNDS:=3}" "${WRK_S:=5}" "${STREAM_MIB:=256}" "${SLEEPERS:=1000}" "${FORK_N:=2000}"
+    : "${ROUNDS:=3}" "${WRK_S:=5}" "${STREAM_MIB:=256}" "${SLEEPERS:=1000}" "${FORK_N:=2000}" "${HOLD_JOBS:=4000}"
 fi
+: "${HEALTHZ_S:=3}"
+HOLD_TARGET=4000 # the issue's target: concurrent sleeping jobs held, /healthz p99 under 50 ms
 [ -n "$rounds_opt" ] && ROUNDS=$rounds_opt
+case "$HOLD_JOBS$HEALTHZ_S" in *[!0-9]*) echo "$0: HOLD_JOBS and HEALTHZ_S are whole numbers" >&2; exit 2 ;; esac
 SLEEP_S=60 # each sleeper's sleep; they are ended long before by closing the connections
 
 log() { printf '%s\n' "$*" >&2; }
@@ -118,13 +122,18 @@ nofile=$(ulimit -n)
 
 # --- processes we start, stopped on exit --------------------------------------
 pids=()
-wrk_pid="" # the sleepers' wrk while it runs
+wrk_pid=""  # the sleepers' wrk while it runs
+hold_pid="" # hold_jobs.js while it runs
+holding=""  # set while spawnd holds the HOLD_JOBS background jobs
 cleanup() {
     local p
     if [ -n "$wrk_pid" ]; then kill -TERM "$wrk_pid" 2>/dev/null || true; fi
+    if [ -n "$hold_pid" ]; then kill -TERM "$hold_pid" 2>/dev/null || true; fi
     for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
     local alive=()
-    for _ in $(seq 30); do # spawnd ends its jobs first; give everything 3 s
+    # spawnd ends its jobs first (SIGTERM to each job's process group); give
+    # everything 3 s, 10 s while it holds thousands of background jobs
+    for _ in $(seq "$([ -n "$holding" ] && echo 100 || echo 30)"); do
         alive=()
         for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive+=("$p"); done
         [ ${#alive[@]} = 0 ] && break
@@ -163,13 +172,15 @@ port_from_log() { # file pid name: the port printed as "listening on http://HOST
 }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
-# spawnd: --max-jobs above the number of sleepers (the default, 256, would
-# answer 429 to the memory test). Its log (one line per request and per job
-# start and end) goes to a file, as in a deployment.
+# spawnd: --max-jobs above the number of sleepers and of held jobs (the
+# default, 256, would answer 429 to the memory test): 4096, or HOLD_JOBS + 96
+# when more are asked for. Its log (one line per request and per job start and
+# end) goes to a file, as in a deployment.
 # The caller's SPAWND_* settings (a token, limits) are not the benchmark's.
+max_jobs=$((HOLD_JOBS + 96 > 4096 ? HOLD_JOBS + 96 : 4096))
 spawnd_unset=()
 for v in $(compgen -e | grep '^SPAWND_' || true); do spawnd_unset+=(-u "$v"); done
-env "${spawnd_unset[@]}" "$build/spawnd" --listen 127.0.0.1:0 --max-jobs 4096 2>"$bench/spawnd.log" &
+env "${spawnd_unset[@]}" "$build/spawnd" --listen 127.0.0.1:0 --max-jobs "$max_jobs" 2>"$bench/spawnd.log" &
 spawnd_pid=$!
 pids+=($spawnd_pid)
 spawnd_port=$(port_from_log "$bench/spawnd.log" $spawnd_pid spawnd)
@@ -365,6 +376,78 @@ m_sleepers() { # contender: RSS in the middle of SLEEPERS held children
     done
 }
 
+# wrk --latency against GET /healthz: prints "P99_US REQS_PER_S ERRORS"
+healthz_run() {
+    local out
+    out=$(wrk -t1 -c1 -d"${HEALTHZ_S}s" --timeout 10s --latency "$base_spawnd/healthz" 2>&1) || true
+    printf '%s\n' "$out" >>"$bench/wrk.log"
+    printf '%s\n' "$out" | awk '
+        function us(v) { if (v ~ /us$/) return v + 0; if (v ~ /ms$/) return v * 1000; if (v ~ /m$/) return v * 60e6; return v * 1e6 }
+        /^ *99%/ { p99 = us($2) }
+        /Requests\/sec:/ { rps = $2 }
+        /Non-2xx or 3xx responses:/ { err += $NF }
+        /Socket errors:/ { gsub(",", ""); err += $4 + $6 + $8 + $10 }
+        END { printf "%s %s %d\n", (p99 == "" ? "" : p99), (rps == "" ? 0 : rps), err }'
+}
+
+hold_out=""
+hold_client() { # hold_jobs.js arguments: runs it where cleanup can stop it; its line in hold_out
+    node "$here/hold_jobs.js" "$@" >"$bench/hold.out" 2>>"$bench/hold.log" &
+    hold_pid=$!
+    local rc=0
+    wait "$hold_pid" || rc=$?
+    hold_pid=""
+    [ $rc = 0 ] || die "hold_jobs.js $1 failed (see $bench/hold.log)"
+    hold_out=$(cat "$bench/hold.out")
+}
+
+# HOLD_JOBS background jobs, each /bin/sleep SLEEP_S, started through POST
+# /v1/jobs and all held at once; meanwhile RSS and GET /healthz latency. Then
+# every job is deleted and the script waits until spawnd has reaped them all.
+m_hold() {
+    local accepted secs statuses n i samples=() r
+    log "bench: holding $HOLD_JOBS background jobs (sleep $SLEEP_S)"
+    holding=1
+    hold_client create "$base_spawnd" "$HOLD_JOBS" "$bench/hold_ids.txt" "$SLEEP_S"
+    read -r accepted secs statuses <<<"$hold_out"
+    log "bench: $accepted of $HOLD_JOBS jobs accepted in ${secs}s ($statuses)"
+    add hold.accepted "$accepted"
+    add hold.create_s "$secs"
+    [ "$accepted" -lt "$HOLD_JOBS" ] && note hold.held "only-$accepted-accepted($statuses)"
+    # 201 is answered once the child runs; wait (at most 10 s) until all are there
+    for i in $(seq 100); do
+        n=$(count_children "$spawnd_pid")
+        [ "$n" -ge "$accepted" ] && break
+        sleep 0.1
+    done
+    for i in 1 2 3 4 5; do samples+=("$(rss_kb "$spawnd_pid")"); sleep 0.2; done
+    add rss.hold.spawnd "$(median "${samples[@]}")"
+    add hold.fds "$(ls "/proc/$spawnd_pid/fd" | wc -l)"
+    r=$(healthz_run)
+    set -- $r
+    [ -n "${1:-}" ] && add hold.healthz.p99 "$(awk -v u="$1" 'BEGIN {printf "%.3f", u / 1000}')"
+    add hold.healthz.rate "${2:-0}"
+    [ "${3:-0}" -gt 0 ] && note hold.healthz.p99 "$3-errors"
+    # held: the sleeping children still there after the /healthz run
+    n=$(count_children "$spawnd_pid")
+    add hold.held "$n"
+    [ "$n" -lt "$accepted" ] && note hold.held "only-$n-of-$accepted-running"
+    hold_client delete "$base_spawnd" "$bench/hold_ids.txt"
+    read -r n secs statuses <<<"$hold_out"
+    log "bench: $n jobs deleted in ${secs}s ($statuses)"
+    add hold.delete_s "$secs"
+    [ "$n" -lt "$accepted" ] && note hold.held "only-$n-deleted($statuses)"
+    # spawnd kills each deleted job's process group; wait (at most 30 s) until
+    # it has reaped them all, so section 5 starts clean
+    for i in $(seq 300); do
+        n=$(count_children "$spawnd_pid")
+        [ "$n" -eq 0 ] && break
+        sleep 0.1
+    done
+    [ "$n" -eq 0 ] || die "$n children of spawnd still there 30 s after the held jobs were deleted"
+    holding=""
+}
+
 # Idle RSS: after start and one execFile each, before any load.
 add rss.idle.spawnd "$(rss_kb $spawnd_pid)"
 add rss.idle.node "$(rss_kb $node_pid)"
@@ -383,7 +466,7 @@ rotate() { # round items...: the items, rotated by round
 }
 
 : >"$bench/wrk.log"
-log "bench: $mode mode, $ROUNDS round(s), wrk ${WRK_S}s, stream ${STREAM_MIB} MiB, $SLEEPERS sleepers"
+log "bench: $mode mode, $ROUNDS round(s), wrk ${WRK_S}s, stream ${STREAM_MIB} MiB, $SLEEPERS sleepers, $HOLD_JOBS held jobs"
 for ((round = 1; round <= ROUNDS; round++)); do
     log "bench: round $round/$ROUNDS"
     for c in $(rotate "$round" spawnd node webhook raw); do m_exec "$c" 8; done
@@ -392,6 +475,11 @@ for ((round = 1; round <= ROUNDS; round++)); do
     for c in $(rotate "$round" ndjson raw node nginx); do m_stream "$c"; done
     for c in $(rotate "$round" spawnd node); do m_sleepers "$c"; done
 done
+
+# 4, continued: the held background jobs, once (too slow to repeat every round),
+# after the rounds so the memory spawnd keeps from them (freed, not returned to
+# the system) does not weigh on the sleepers' figures.
+[ "$HOLD_JOBS" -gt 0 ] && m_hold
 
 # 5. background jobs and fork, once they exist; after the rounds above, so the
 # ended jobs spawnd retains (up to its limit) do not weigh on their memory figures.
@@ -447,6 +535,17 @@ ratio() { # label numerator-key denominator-key op target [scale]
     [ "$ok" = MISSED ] && verdicts_missed=$((verdicts_missed + 1))
     printf '  %-44s %8s   %-8s %s\n' "$1" "${v}x" "$4 $5" "$ok"
 }
+target() { # label key op target unit: an absolute target on one median
+    local v ok
+    v=$(med "$2")
+    if [ -z "$v" ]; then
+        printf '  %-44s %8s   %-8s %s\n' "$1" "-" "$3 $4" "n/a"
+        return
+    fi
+    ok=$(awk -v v="$v" -v t="$4" -v op="$3" 'BEGIN {print ((op == ">=" && v >= t) || (op == "<" && v < t)) ? "ok" : "MISSED"}')
+    [ "$ok" = MISSED ] && verdicts_missed=$((verdicts_missed + 1))
+    printf '  %-44s %8s   %-8s %s\n' "$1" "$(fmt "$v" "$([ -n "$5" ] && echo 2 || echo 0)")$5" "$3 $4$5" "$ok"
+}
 
 {
     echo
@@ -478,6 +577,11 @@ ratio() { # label numerator-key denominator-key op target [scale]
     row "node_peer idle" rss.idle.node "KiB"
     row "spawnd    with $SLEEPERS sleeping children" rss.load.spawnd "KiB"
     row "node_peer with $SLEEPERS sleeping children" rss.load.node "KiB"
+    if [ "$HOLD_JOBS" -gt 0 ]; then
+        row "spawnd concurrent sleeping jobs held" hold.held "jobs"
+        row "/healthz p99 while holding them" hold.healthz.p99 "ms" 2
+        row "spawnd    with them held" rss.hold.spawnd "KiB"
+    fi
     echo
     echo "5. background jobs and fork"
     if implemented "$jobs_status"; then
@@ -504,6 +608,14 @@ ratio() { # label numerator-key denominator-key op target [scale]
     ratio "stream        raw / nginx" stream.raw stream.nginx ">=" 0.6
     ratio "RSS idle      spawnd / node_peer" rss.idle.spawnd rss.idle.node "<=" 0.125
     ratio "RSS sleepers  spawnd / node_peer" rss.load.spawnd rss.load.node "<=" 0.25
+    if [ "$HOLD_JOBS" -gt 0 ]; then
+        if [ "$HOLD_JOBS" -ge "$HOLD_TARGET" ]; then
+            target "background jobs held at once" hold.held ">=" "$HOLD_TARGET" ""
+        else
+            printf '  %-44s %8s   %-8s %s\n' "background jobs held at once" "$(med hold.held)" ">= $HOLD_TARGET" "n/a (only $HOLD_JOBS asked for)"
+        fi
+        target "/healthz p99 while holding them" hold.healthz.p99 "<" 50 ms
+    fi
     if implemented "$fork_status" && [ -n "$(med fork.spawnd)" ] && [ -n "$(med fork.local)" ]; then
         printf '  %-44s %8s   %-8s %s\n' "fork round trip spawnd / local node" \
             "$(awk -v a="$(med fork.spawnd)" -v b="$(med fork.local)" 'BEGIN {printf "%.2f", a / b}')x" "-" "(no target)"
