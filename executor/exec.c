@@ -459,43 +459,58 @@ bool exec_job_channel_open(const struct exec_job *job)
 
 /* --- ending -------------------------------------------------------------- */
 
+/* One child of spawnd's that belongs to no job: kill it (and its group,
+ * if it leads one) unless it is already dead. */
+static void kill_stranger(struct executor *ex, pid_t pid)
+{
+    if (pid <= 0 || *pid_slot(ex, pid)) return;
+    char path[64], st[64], state = 0;
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int sfd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t k = sfd >= 0 ? read(sfd, st, sizeof st - 1) : -1;
+    if (sfd >= 0) close(sfd);
+    if (k > 0) {
+        st[k] = 0;
+        char *rp = strrchr(st, ')');
+        if (rp && rp[1]) state = rp[2];
+    }
+    if (state == 'Z' || state == 0) return; /* already dead: SIGCHLD reaps it */
+    log_info("msg=orphan_killed pid=%d", (int)pid);
+    kill(-pid, SIGKILL);
+    kill(pid, SIGKILL);
+}
+
 /* Processes that left their job's process group (setsid, a double fork)
  * and were orphaned come back to spawnd, the subreaper, as children that
  * belong to no job. A job must not leave processes behind, so when a job
- * ends such strangers are killed (with their group, if they lead one).
- * /proc/self/task/TID/children lists spawnd's children in one read. */
+ * ends such strangers are killed. /proc/self/task/TID/children lists
+ * spawnd's children, a page or so per read: read to the end, keeping a
+ * number cut at a read's end for the next. */
 static void kill_strangers(struct executor *ex)
 {
-    char path[64], buf[8192];
+    char path[64], buf[4096 + 16];
     snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)gettid());
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0) return;
-    buf[n] = 0;
-    for (char *p = buf, *end; *p; p = end) {
-        long pid = strtol(p, &end, 10);
-        if (end == p) break;
-        if (pid <= 0 || *pid_slot(ex, (pid_t)pid)) continue;
-        char st[64], state = 0;
-        snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-        int sfd = open(path, O_RDONLY | O_CLOEXEC);
-        ssize_t k = sfd >= 0 ? read(sfd, st, sizeof st - 1) : -1;
-        if (sfd >= 0) close(sfd);
-        if (k > 0) {
-            st[k] = 0;
-            char *rp = strrchr(st, ')');
-            if (rp && rp[1]) state = rp[2];
+    size_t keep = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf + keep, sizeof buf - 1 - keep);
+        if (n < 0 && errno == EINTR) continue;
+        size_t len = keep + (n > 0 ? (size_t)n : 0);
+        buf[len] = 0;
+        char *p = buf, *end;
+        for (;; p = end) {
+            long pid = strtol(p, &end, 10);
+            if (end == p) break;
+            if (*end == 0 && n > 0) break; /* maybe cut: parse it with the next read */
+            kill_stranger(ex, (pid_t)pid);
         }
-        if (state == 'Z' || state == 0) continue; /* already dead: SIGCHLD reaps it */
-        log_info("msg=orphan_killed pid=%ld", pid);
-        kill(-(pid_t)pid, SIGKILL);
-        kill((pid_t)pid, SIGKILL);
+        if (n <= 0) break;
+        keep = len - (size_t)(p - buf);
+        memmove(buf, p, keep);
     }
+    close(fd);
 }
-
-
 
 static void job_finish_if_done(struct exec_job *job)
 {
@@ -507,11 +522,12 @@ static void job_finish_if_done(struct exec_job *job)
     channel_close(job);
     job->info.running = false;
     job->info.end_ns = loop_now_ns();
-    /* Over, drain period included: whatever escaped its group goes now (a
-     * sweep at most every STRANGER_SWEEP_MS: it reads /proc). */
+    /* Over, drain period included: whatever escaped its group goes soon (a
+     * sweep at most every STRANGER_SWEEP_MS: it reads /proc; and not before
+     * the answer due now is sent: the sweep is not on its path). */
     if (!loop_timer_active(&ex->sweep)) {
         bool recent = ex->swept_ns + STRANGER_SWEEP_MS * 1000000u > loop_now_ns();
-        loop_timer_start(ex->loop, &ex->sweep, recent ? STRANGER_SWEEP_MS : 0);
+        loop_timer_start(ex->loop, &ex->sweep, recent ? STRANGER_SWEEP_MS : 1);
     }
     loop_timer_stop(ex->loop, &job->timeout);
     loop_timer_stop(ex->loop, &job->drain);
