@@ -1,11 +1,15 @@
 #include "log.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 static enum log_level min_level = LOG_INFO;
+static char pending[32 * 1024]; /* lines not yet written: see log_flush() */
+static size_t npending;
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 void log_set_level(enum log_level level)
@@ -31,6 +35,20 @@ void log_write(enum log_level level, const char *fmt, ...)
     size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
     if (len > sizeof line - 2) len = sizeof line - 2;
     line[len++] = '\n';
-    ssize_t w = write(STDERR_FILENO, line, len);
-    (void)w;
+    if (npending + len > sizeof pending) log_flush();
+    memcpy(pending + npending, line, len);
+    npending += len;
+    if (level >= LOG_WARN) log_flush();
+}
+
+void log_flush(void)
+{
+    size_t off = 0;
+    while (off < npending) {
+        ssize_t w = write(STDERR_FILENO, pending + off, npending - off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) break; /* nowhere to log to: the lines are lost */
+        off += (size_t)w;
+    }
+    npending = 0;
 }

@@ -2,7 +2,11 @@
  *
  *   ts=2026-11-29T20:41:07.123Z level=info msg=request method=POST ...
  *
- * Each line is written with a single write(2), so lines never interleave. */
+ * Lines are collected and written together by log_flush(), which the event
+ * loop calls before it waits: the lines of one loop iteration cost one
+ * write(2), made after that iteration's answers were sent, and a line is
+ * never split. Warnings and errors are written at once. Call log_flush()
+ * before exiting (spawnd registers it with atexit). */
 #ifndef SPAWND_LOG_H
 #define SPAWND_LOG_H
 
@@ -12,6 +16,8 @@ enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 void log_set_level(enum log_level level);
 /* fmt continues the line after "ts=... level=...": e.g. "msg=request id=%s". */
 void log_write(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Write out the lines collected so far. */
+void log_flush(void);
 
 #define log_info(...) log_write(LOG_INFO, __VA_ARGS__)
 #define log_warn(...) log_write(LOG_WARN, __VA_ARGS__)

@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/log.h"
+
 #define LOOP_BATCH 64
 #define LOOP_NSIG 65
 
@@ -247,6 +249,7 @@ int loop_run(struct loop *l)
     while (!l->stop) {
         int timeout = run_timers(l);
         if (l->stop) break;
+        log_flush(); /* this iteration's log lines, after its answers went out */
         int n = epoll_wait(l->epfd, l->events, LOOP_BATCH, timeout);
         if (n < 0) {
             if (errno == EINTR) continue;

@@ -126,6 +126,7 @@ static void on_hup(int signo, void *arg)
 int main(int argc, char **argv)
 {
     ensure_stdio();
+    atexit(log_flush); /* log lines are collected per loop iteration */
     raise_nofile();
     signal(SIGPIPE, SIG_IGN);
 

@@ -215,16 +215,23 @@ long long srv_proc_field(const struct srv *s, const char *file, const char *fiel
     return v;
 }
 
+/* spawnd writes its log lines once per loop iteration, just after the
+ * answers of that iteration went out: a line may reach the file a moment
+ * after the response that followed it, so look again for up to a second. */
 bool srv_log_has(const struct srv *s, const char *needle)
 {
-    FILE *f = fopen(s->log, "r");
-    if (!f) return false;
-    char line[4096];
-    bool found = false;
-    while (!found && fgets(line, sizeof line, f))
-        found = strstr(line, needle) != NULL;
-    fclose(f);
-    return found;
+    for (int waited = 0; waited <= 1000; waited += 20) {
+        FILE *f = fopen(s->log, "r");
+        if (!f) return false;
+        char line[4096];
+        bool found = false;
+        while (!found && fgets(line, sizeof line, f))
+            found = strstr(line, needle) != NULL;
+        fclose(f);
+        if (found) return true;
+        sleep_ms(20);
+    }
+    return false;
 }
 
 static size_t on_body(char *p, size_t sz, size_t n, void *arg)

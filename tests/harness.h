@@ -54,6 +54,7 @@ int srv_descendants(const struct srv *s);
  * "VmRSS") in kB or ("io", "rchar") in bytes; -1 when it cannot be read. */
 long long srv_proc_field(const struct srv *s, const char *file, const char *field);
 /* 1 when the log contains needle. */
+/* Whether the log has a line containing needle (waits up to a second). */
 bool srv_log_has(const struct srv *s, const char *needle);
 
 /* One request. method "GET"/"POST"/...; ctype may be NULL (no Content-Type);
