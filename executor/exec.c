@@ -3,12 +3,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -52,6 +54,8 @@ struct exec_job {
     int kill_signal;
     size_t nlive; /* processes not reaped yet */
     bool paused;
+    bool spawning;     /* handed to the spawner thread: no pid yet (pgid 0) */
+    bool kill_pending; /* killed while spawning: kill_group once the pid is known */
     char label[64];
 
     pid_t *pids;
@@ -79,6 +83,42 @@ const double exec_duration_bounds[EXEC_DURATION_BUCKETS] = {0.005, 0.01, 0.025, 
                                                            0.25,  0.5,  1,     5,    30};
 
 #define STRANGER_SWEEP_MS 100
+#define STASH_SIZE 256
+
+/* A spawn handed to the spawner threads. Everything in it is the thread's
+ * until it comes back on the done list; the job is only touched again on
+ * the loop's thread, in spawn_complete(). */
+struct spawn_req {
+    struct exec_job *job;
+    char path[4096];
+    char **argv, **envp; /* one block each, copied from the request */
+    char *file;          /* as the caller named it */
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    int child_fds[4]; /* the child's ends, closed once it has them: -1 unused */
+    pid_t pid;
+    int err;
+    struct spawn_req *next;
+};
+
+/* The spawner threads: glibc's posix_spawn blocks its caller until the
+ * child has exec'd (a vfork), hundreds of microseconds on a loaded machine.
+ * While other jobs run, spawns are made here so the loop goes on serving,
+ * and two children can be set up at once. */
+#define SPAWNERS 2 /* threads: two children can be set up and exec'd at once */
+
+struct spawner {
+    pthread_t thread[SPAWNERS];
+    unsigned nthreads;
+    bool running;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct spawn_req *todo, *todo_tail, *done; /* under mu */
+    bool quit;                                 /* under mu */
+    int efd;            /* eventfd: something is on the done list */
+    struct loop_watch w;
+    unsigned inflight;  /* handed over, not completed (loop's thread) */
+};
 
 struct executor {
     struct loop *loop;
@@ -90,6 +130,14 @@ struct executor {
     unsigned nrunning;
     struct exec_job *jobs;
     struct exec_proc_state *by_pid[PID_BUCKETS];
+    struct spawner sp;
+    /* Exit statuses of children not in the pid table, kept while spawns are
+     * in flight: a child can be reaped before its spawn has completed. */
+    struct {
+        pid_t pid;
+        int wst;
+    } stash[STASH_SIZE];
+    unsigned nstash;
     char scratch[READ_CHUNK];
 };
 
@@ -127,7 +175,13 @@ static void job_close_stdin(struct exec_job *job)
 static void pipe_close(struct exec_pipe *p)
 {
     if (p->fd < 0) return;
-    loop_watch_forget(p->job->ex->loop, &p->w); /* our end is ours alone (CLOEXEC) */
+    /* close() takes the pipe out of epoll only when no other descriptor
+     * refers to it. Ours is CLOEXEC, but while the spawner thread is in
+     * posix_spawn its vfork child holds a copy of every descriptor until
+     * it execs: then the pipe must be taken out first. */
+    struct executor *ex = p->job->ex;
+    if (ex->sp.inflight) loop_watch_del(ex->loop, &p->w);
+    else loop_watch_forget(ex->loop, &p->w);
     close(p->fd);
     p->fd = -1;
     p->job->nopen--;
@@ -198,6 +252,10 @@ static void on_grace(struct loop_timer *t)
  * Returns 1 when some process was signalled. */
 static int kill_group(struct exec_job *job, int sig)
 {
+    if (job->spawning) { /* no group yet: kill(-0) would hit spawnd's own */
+        job->kill_pending = true;
+        return 1;
+    }
     if (kill(-job->pgid, sig) < 0) return 0;
     if (sig != SIGKILL && !loop_timer_active(&job->grace)) {
         exec_job_ref(job); /* the timer holds the job until it fires */
@@ -217,6 +275,7 @@ void exec_job_kill(struct exec_job *job)
 int exec_job_signal(struct exec_job *job, int sig)
 {
     if (!job->info.running) return -ESRCH;
+    if (job->spawning) return -EAGAIN;
     if (kill(-job->pgid, sig) < 0) return -errno;
     return 0;
 }
@@ -553,6 +612,11 @@ static void job_finish_if_done(struct exec_job *job)
 static void on_sweep(struct loop_timer *t)
 {
     struct executor *ex = (struct executor *)((char *)t - offsetof(struct executor, sweep));
+    /* A child being spawned is not in the pid table yet: not a stranger. */
+    if (ex->sp.inflight) {
+        loop_timer_start(ex->loop, &ex->sweep, 1);
+        return;
+    }
     ex->swept_ns = loop_now_ns();
     kill_strangers(ex);
 }
@@ -568,6 +632,25 @@ static void job_all_exited(struct exec_job *job)
     job_finish_if_done(job);
 }
 
+/* Process ps (of a job) ended with wait status wst. */
+static void proc_reaped(struct executor *ex, struct exec_proc_state *ps, int wst)
+{
+    struct exec_job *job = ps->job;
+    struct exec_status *st = &job->status[ps->step];
+    if (WIFEXITED(wst)) {
+        st->exit_code = WEXITSTATUS(wst);
+        st->signal = 0;
+    } else {
+        st->exit_code = -1;
+        st->signal = WTERMSIG(wst);
+    }
+    ps->reaped = true;
+    *pid_slot(ex, ps->pid) = ps->hnext;
+    ps->hnext = NULL;
+    ps->pid = -ps->pid; /* off the table; the number may be reused now */
+    if (--job->nlive == 0) job_all_exited(job);
+}
+
 static void on_sigchld(int signo, void *arg)
 {
     struct executor *ex = arg;
@@ -577,21 +660,14 @@ static void on_sigchld(int signo, void *arg)
      * descendant that was re-parented to spawnd. */
     while ((pid = waitpid(-1, &wst, WNOHANG)) > 0) {
         struct exec_proc_state *ps = *pid_slot(ex, pid);
-        if (!ps) continue;
-        struct exec_job *job = ps->job;
-        struct exec_status *st = &job->status[ps->step];
-        if (WIFEXITED(wst)) {
-            st->exit_code = WEXITSTATUS(wst);
-            st->signal = 0;
-        } else {
-            st->exit_code = -1;
-            st->signal = WTERMSIG(wst);
+        if (ps) {
+            proc_reaped(ex, ps, wst);
+        } else if (ex->sp.inflight) { /* maybe a child whose spawn is still coming back */
+            if (ex->nstash == STASH_SIZE) log_warn("msg=\"reaped statuses overflow\" pid=%d", (int)pid);
+            unsigned i = ex->nstash < STASH_SIZE ? ex->nstash++ : (unsigned)pid % STASH_SIZE;
+            ex->stash[i].pid = pid;
+            ex->stash[i].wst = wst;
         }
-        ps->reaped = true;
-        *pid_slot(ex, pid) = ps->hnext;
-        ps->hnext = NULL;
-        ps->pid = -ps->pid; /* off the table; the number may be reused now */
-        if (--job->nlive == 0) job_all_exited(job);
     }
 }
 
@@ -610,19 +686,15 @@ static void fill_all_signals(sigset_t *set)
         ((unsigned long *)set)[(size_t)(sig - 1) / bits] |= 1UL << ((size_t)(sig - 1) % bits);
 }
 
-static int spawn_one(struct executor *ex, const struct exec_proc *p, const struct exec_spec *spec,
-                     int fd_in, int fd_out, int fd_err, int fd_chan, pid_t pgid, bool own_session,
-                     pid_t *pid)
+/* The file actions and attributes of one child: fds 0-2 (and the channel
+ * as 3), every signal at its default and unblocked, a new session or the
+ * pipeline's group. Returns how many descriptors the child keeps. */
+static int spawn_setup(posix_spawn_file_actions_t *fa, posix_spawnattr_t *attr,
+                       const struct exec_proc *p, int fd_in, int fd_out, int fd_err, int fd_chan,
+                       pid_t pgid, bool own_session)
 {
-    char path[4096];
-    int r = exec_path_resolve(p->file, p->envp, p->cwd, path, sizeof path);
-    if (r < 0) return r;
-
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawnattr_init(&attr);
-
+    posix_spawn_file_actions_init(fa);
+    posix_spawnattr_init(attr);
     sigset_t all, none;
     fill_all_signals(&all);
     sigemptyset(&none);
@@ -631,20 +703,37 @@ static int spawn_one(struct executor *ex, const struct exec_proc *p, const struc
         flags |= POSIX_SPAWN_SETSID;
     } else {
         flags |= POSIX_SPAWN_SETPGROUP;
-        posix_spawnattr_setpgroup(&attr, pgid);
+        posix_spawnattr_setpgroup(attr, pgid);
     }
-    posix_spawnattr_setflags(&attr, flags);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setflags(attr, flags);
+    posix_spawnattr_setsigdefault(attr, &all);
+    posix_spawnattr_setsigmask(attr, &none);
 
-    posix_spawn_file_actions_adddup2(&fa, fd_in, 0);
-    posix_spawn_file_actions_adddup2(&fa, fd_out, 1);
-    posix_spawn_file_actions_adddup2(&fa, fd_err, 2);
+    posix_spawn_file_actions_adddup2(fa, fd_in, 0);
+    posix_spawn_file_actions_adddup2(fa, fd_out, 1);
+    posix_spawn_file_actions_adddup2(fa, fd_err, 2);
     int nfds = 3;
-    if (fd_chan >= 0) posix_spawn_file_actions_adddup2(&fa, fd_chan, nfds++);
-    if (p->cwd) posix_spawn_file_actions_addchdir_np(&fa, p->cwd);
+    if (fd_chan >= 0) posix_spawn_file_actions_adddup2(fa, fd_chan, nfds++);
+    if (p->cwd) posix_spawn_file_actions_addchdir_np(fa, p->cwd);
+    return nfds;
+}
 
-    if (spec->uid >= 0 || spec->gid >= 0 || ex->cfg.nrlimits) {
+static bool needs_shim(const struct executor *ex, const struct exec_spec *spec)
+{
+    return spec->uid >= 0 || spec->gid >= 0 || ex->cfg.nrlimits;
+}
+
+static int spawn_one(struct executor *ex, const struct exec_proc *p, const struct exec_spec *spec,
+                     int fd_in, int fd_out, int fd_err, int fd_chan, pid_t pgid, bool own_session,
+                     pid_t *pid)
+{
+    char path[4096];
+    int r = exec_path_resolve(p->file, p->envp, p->cwd, path, sizeof path);
+    if (r < 0) return r;
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    int nfds = spawn_setup(&fa, &attr, p, fd_in, fd_out, fd_err, fd_chan, pgid, own_session);
+    if (needs_shim(ex, spec)) {
         struct shim_opts so = {spec->uid, spec->gid, ex->cfg.rlimits, ex->cfg.nrlimits};
         r = shim_spawn(pid, path, &fa, &attr, p->argv, p->envp, &so, nfds);
     } else {
@@ -654,6 +743,234 @@ static int spawn_one(struct executor *ex, const struct exec_proc *p, const struc
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     return r;
+}
+
+/* --- the spawner threads ---------------------------------------------------- */
+
+/* A NULL-terminated vector and its strings, in one allocation. */
+static char **strv_copy(char *const *v)
+{
+    size_t n = 0, bytes = 0;
+    for (; v[n]; n++)
+        bytes += strlen(v[n]) + 1;
+    char **out = malloc((n + 1) * sizeof *out + bytes);
+    if (!out) return NULL;
+    char *w = (char *)(out + n + 1);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(v[i]) + 1;
+        out[i] = memcpy(w, v[i], len);
+        w += len;
+    }
+    out[n] = NULL;
+    return out;
+}
+
+static void spawn_req_free(struct spawn_req *q)
+{
+    for (size_t i = 0; i < 4; i++)
+        if (q->child_fds[i] >= 0) close(q->child_fds[i]);
+    posix_spawn_file_actions_destroy(&q->fa);
+    posix_spawnattr_destroy(&q->attr);
+    free(q->argv);
+    free(q->envp);
+    free(q->file);
+    free(q);
+}
+
+static void *spawner_main(void *arg)
+{
+    struct spawner *sp = arg;
+    pthread_mutex_lock(&sp->mu);
+    for (;;) {
+        while (!sp->todo && !sp->quit)
+            pthread_cond_wait(&sp->cv, &sp->mu);
+        struct spawn_req *q = sp->todo;
+        if (!q) break; /* quit, and nothing left to do */
+        sp->todo = q->next;
+        pthread_mutex_unlock(&sp->mu);
+        q->err = -posix_spawn(&q->pid, q->path, &q->fa, &q->attr, q->argv, q->envp);
+        pthread_mutex_lock(&sp->mu);
+        q->next = sp->done;
+        sp->done = q;
+        if (!q->next) { /* otherwise the loop has been told already */
+            uint64_t one = 1;
+            ssize_t w = write(sp->efd, &one, sizeof one);
+            (void)w; /* only fails when the counter is full: it is read long before */
+        }
+    }
+    pthread_mutex_unlock(&sp->mu);
+    return NULL;
+}
+
+/* Hand job's only process to the spawner: fds are the child's stdin,
+ * stdout, stderr and channel (-1: none); those in owned go with the request
+ * and are closed once the child has them. Returns 0 or a negative errno
+ * (nothing handed over; the caller still owns its descriptors). */
+static int spawn_defer(struct executor *ex, struct exec_job *job, const struct exec_proc *p,
+                       const int fds[4], const int owned[4])
+{
+    struct spawn_req *q = calloc(1, sizeof *q);
+    if (!q) return -ENOMEM;
+    int r = exec_path_resolve(p->file, p->envp, p->cwd, q->path, sizeof q->path);
+    if (r < 0) {
+        free(q);
+        return r;
+    }
+    q->argv = strv_copy(p->argv);
+    q->envp = strv_copy(p->envp);
+    q->file = strdup(p->file);
+    if (!q->argv || !q->envp || !q->file) {
+        free(q->argv);
+        free(q->envp);
+        free(q->file);
+        free(q);
+        return -ENOMEM;
+    }
+    int nfds = spawn_setup(&q->fa, &q->attr, p, fds[0], fds[1], fds[2], fds[3], 0, true);
+    posix_spawn_file_actions_addclosefrom_np(&q->fa, nfds);
+    memcpy(q->child_fds, owned, sizeof q->child_fds);
+    q->job = job;
+    job->spawning = true;
+    struct spawner *sp = &ex->sp;
+    sp->inflight++;
+    pthread_mutex_lock(&sp->mu);
+    if (sp->todo_tail && sp->todo) sp->todo_tail->next = q;
+    else sp->todo = q;
+    sp->todo_tail = q;
+    pthread_cond_signal(&sp->cv);
+    pthread_mutex_unlock(&sp->mu);
+    return 0;
+}
+
+static void job_watch(struct exec_job *job);
+static void proc_reaped(struct executor *ex, struct exec_proc_state *ps, int wst);
+
+/* A spawn came back from the spawner thread (on the loop's thread). */
+static void spawn_complete(struct executor *ex, struct spawn_req *q)
+{
+    struct exec_job *job = q->job;
+    for (size_t i = 0; i < 4; i++)
+        if (q->child_fds[i] >= 0) close(q->child_fds[i]);
+    memset(q->child_fds, -1, sizeof q->child_fds);
+    job->spawning = false;
+    ex->sp.inflight--;
+    if (q->err < 0) {
+        /* Nothing runs: the job ends here, without an on_exit. */
+        const struct exec_job_cb *cb = job->cb;
+        void *ctx = job->ctx;
+        job->cb = NULL;
+        for (size_t i = 0; i < job->npipes; i++)
+            pipe_close(&job->pipes[i]);
+        job_close_stdin(job);
+        channel_close(job);
+        loop_timer_stop(ex->loop, &job->timeout);
+        job->info.running = false;
+        job->info.end_ns = loop_now_ns();
+        ex->nrunning--;
+        exec_job_ref(job);
+        if (cb && cb->on_spawned) cb->on_spawned(job, ctx, q->err, q->file);
+        exec_job_unref(job);
+        exec_job_unref(job); /* the executor's own reference */
+    } else {
+        pid_t pid = q->pid;
+        job->pids[0] = job->pgid = pid;
+        job->procs[0] = (struct exec_proc_state){.pid = pid, .step = 0, .job = job};
+        job->nlive = 1;
+        struct exec_proc_state **pp = pid_slot(ex, pid);
+        job->procs[0].hnext = *pp;
+        *pp = &job->procs[0];
+        job_watch(job);
+        log_info("msg=job.start job=%s pid=%d file=%s nprocs=1", job->label, (int)pid, q->file);
+        exec_job_ref(job);
+        if (job->cb && job->cb->on_spawned) job->cb->on_spawned(job, job->ctx, 0, q->file);
+        if (job->kill_pending && job->info.running) kill_group(job, job->kill_signal);
+        for (unsigned i = 0; i < ex->nstash; i++) {
+            if (ex->stash[i].pid != pid) continue;
+            int wst = ex->stash[i].wst;
+            ex->stash[i] = ex->stash[--ex->nstash];
+            proc_reaped(ex, &job->procs[0], wst); /* may end the job */
+            break;
+        }
+        exec_job_unref(job);
+    }
+    if (!ex->sp.inflight) ex->nstash = 0; /* nothing can claim them any more */
+    spawn_req_free(q);
+}
+
+static void on_spawner(struct loop_watch *w, uint32_t revents)
+{
+    struct executor *ex = (struct executor *)((char *)w - offsetof(struct executor, sp.w));
+    uint64_t n;
+    ssize_t rd = read(ex->sp.efd, &n, sizeof n);
+    (void)rd;
+    pthread_mutex_lock(&ex->sp.mu);
+    struct spawn_req *list = ex->sp.done, *rev = NULL;
+    ex->sp.done = NULL;
+    pthread_mutex_unlock(&ex->sp.mu);
+    while (list) { /* oldest first */
+        struct spawn_req *q = list;
+        list = q->next;
+        q->next = rev;
+        rev = q;
+    }
+    while (rev) {
+        struct spawn_req *q = rev;
+        rev = q->next;
+        spawn_complete(ex, q);
+    }
+}
+
+static void spawner_start(struct executor *ex)
+{
+    struct spawner *sp = &ex->sp;
+    sp->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (sp->efd < 0) return;
+    pthread_mutex_init(&sp->mu, NULL);
+    pthread_cond_init(&sp->cv, NULL);
+    loop_watch_init(&sp->w, on_spawner);
+    if (loop_watch_add(ex->loop, &sp->w, sp->efd, EPOLLIN) < 0) {
+        close(sp->efd);
+        sp->efd = -1;
+        return;
+    }
+    while (sp->nthreads < SPAWNERS &&
+           pthread_create(&sp->thread[sp->nthreads], NULL, spawner_main, sp) == 0)
+        sp->nthreads++;
+    if (!sp->nthreads) {
+        loop_watch_del(ex->loop, &sp->w);
+        close(sp->efd);
+        sp->efd = -1;
+        log_warn("msg=\"no spawner thread: every spawn is made on the loop's thread\"");
+        return;
+    }
+    sp->running = true;
+}
+
+/* Let the thread finish what it was given, then stop it; children it
+ * started for jobs that are going away are killed (and reaped as strangers). */
+static void spawner_stop(struct executor *ex)
+{
+    struct spawner *sp = &ex->sp;
+    if (!sp->running) return;
+    pthread_mutex_lock(&sp->mu);
+    sp->quit = true;
+    pthread_cond_broadcast(&sp->cv);
+    pthread_mutex_unlock(&sp->mu);
+    for (unsigned i = 0; i < sp->nthreads; i++)
+        pthread_join(sp->thread[i], NULL);
+    sp->running = false;
+    while (sp->done) {
+        struct spawn_req *q = sp->done;
+        sp->done = q->next;
+        if (q->err == 0) kill(q->pid, SIGKILL);
+        q->job->spawning = false;
+        sp->inflight--;
+        spawn_req_free(q);
+    }
+    loop_watch_del(ex->loop, &sp->w);
+    close(sp->efd);
+    pthread_mutex_destroy(&sp->mu);
+    pthread_cond_destroy(&sp->cv);
 }
 
 /* --allow: the program, after PATH lookup and symlinks, must be listed. */
@@ -700,6 +1017,24 @@ int exec_rlimit_parse(const char *s, struct exec_rlimit *out)
 static int set_nonblock(int fd)
 {
     return fcntl(fd, F_SETFL, O_NONBLOCK) < 0 ? -errno : 0;
+}
+
+/* The job's processes run: watch its pipes and channel, start feeding stdin. */
+static void job_watch(struct exec_job *job)
+{
+    struct executor *ex = job->ex;
+    for (size_t i = 0; i < job->npipes; i++) {
+        set_nonblock(job->pipes[i].fd);
+        pipe_watch(&job->pipes[i]);
+    }
+    if (job->in_fd >= 0) {
+        set_nonblock(job->in_fd);
+        if (!job->in_stream) stdin_write(job);
+    }
+    if (job->ch_fd >= 0) {
+        set_nonblock(job->ch_fd);
+        if (loop_watch_add(ex->loop, &job->ch_w, job->ch_fd, EPOLLIN) < 0) channel_close(job);
+    }
 }
 
 struct exec_job *exec_job_start(struct executor *ex, const struct exec_spec *spec,
@@ -801,6 +1136,39 @@ struct exec_job *exec_job_start(struct executor *ex, const struct exec_spec *spe
 
     job->info.running = true;
     job->info.start_ns = loop_now_ns();
+    /* While other jobs run, the spawn itself is made by the spawner thread
+     * (for callers that can take its outcome later); with nothing else to
+     * do, on this thread, which is quicker for a lone request. */
+    if (cb && cb->on_spawned && n == 1 && ex->sp.running && ex->nrunning > 0 && !needs_shim(ex, spec)) {
+        int out[2] = {-1, -1}, errp[2] = {-1, -1};
+        if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
+            r = -errno;
+            if (out[0] >= 0) {
+                close(out[0]);
+                close(out[1]);
+            }
+            goto fail;
+        }
+        job->pipes[0].fd = out[0];
+        job->pipes[1].fd = errp[0];
+        job->nopen = 2;
+        if (spec->stdout_pipe_size) fcntl(out[0], F_SETPIPE_SZ, (int)spec->stdout_pipe_size);
+        const int fds[4] = {src0, out[1], errp[1], chan[1]};
+        const int owned[4] = {fd_in, out[1], errp[1], chan[1]}; /* not the shared /dev/null */
+        r = spawn_defer(ex, job, &spec->procs[0], fds, owned);
+        if (r < 0) {
+            close(out[1]);
+            close(errp[1]);
+            goto fail;
+        }
+        fd_in = chan[1] = -1; /* the spawner's now */
+        job->next = ex->jobs;
+        if (ex->jobs) ex->jobs->prev = job;
+        ex->jobs = job;
+        ex->nrunning++;
+        if (spec->timeout_ms) loop_timer_start(ex->loop, &job->timeout, spec->timeout_ms);
+        return job;
+    }
     for (size_t i = 0; i < n; i++) {
         int out[2] = {-1, -1}, errp[2] = {-1, -1};
         if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
@@ -851,18 +1219,7 @@ struct exec_job *exec_job_start(struct executor *ex, const struct exec_spec *spe
     ex->jobs = job;
     ex->nrunning++;
 
-    for (size_t i = 0; i < job->npipes; i++) {
-        set_nonblock(job->pipes[i].fd);
-        pipe_watch(&job->pipes[i]);
-    }
-    if (job->in_fd >= 0) {
-        set_nonblock(job->in_fd);
-        if (!job->in_stream) stdin_write(job);
-    }
-    if (job->ch_fd >= 0) {
-        set_nonblock(job->ch_fd);
-        if (loop_watch_add(ex->loop, &job->ch_w, job->ch_fd, EPOLLIN) < 0) channel_close(job);
-    }
+    job_watch(job);
     if (spec->timeout_ms) loop_timer_start(ex->loop, &job->timeout, spec->timeout_ms);
     log_info("msg=job.start job=%s pid=%d file=%s nprocs=%zu", job->label,
              (int)job->pids[n - 1], spec->procs[n - 1].file, n);
@@ -910,15 +1267,18 @@ struct executor *exec_new(struct loop *l, const struct exec_config *cfg)
      * are reaped here too (also when spawnd is PID 1 in a container). */
     prctl(PR_SET_CHILD_SUBREAPER, 1);
     loop_on_signal(l, SIGCHLD, on_sigchld, ex);
+    spawner_start(ex);
     return ex;
 }
 
 void exec_free(struct executor *ex)
 {
     if (!ex) return;
+    spawner_stop(ex);
     while (ex->jobs) {
         struct exec_job *j = ex->jobs;
-        if (j->info.running || loop_timer_active(&j->grace)) kill(-j->pgid, SIGKILL);
+        if (j->pgid > 0 && (j->info.running || loop_timer_active(&j->grace)))
+            kill(-j->pgid, SIGKILL);
         j->refs = 1;
         exec_job_unref(j);
     }

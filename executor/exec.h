@@ -8,7 +8,9 @@
  * for any reason its whole process group gets the kill signal, and SIGKILL
  * after the server's grace period if anything is still there.
  *
- * Everything here runs on the loop's thread.  Output is delivered through
+ * Everything here runs on the loop's thread, except posix_spawn itself for
+ * callers that set on_spawned: while other jobs run, it is made on one of
+ * two spawner threads (see exec.c).  Output is delivered through
  * callbacks as it is read; a consumer that cannot keep up calls
  * exec_job_pause() and spawnd stops reading the pipes, so the child blocks on
  * a full pipe and spawnd's memory does not grow.
@@ -74,6 +76,14 @@ struct exec_job_cb {
     /* The job is over: every process reaped, the pipes read to EOF (or the
      * drain period passed). exec_job_info() is final. Called once. */
     void (*on_exit)(struct exec_job *job, void *ctx);
+    /* Optional: set it and exec_job_start() may return before the program
+     * has started (its spawn is made on another thread while other jobs
+     * run). on_spawned then follows once it has (err 0; pids are known from
+     * here on) or could not (err < 0, e.g. -EACCES: nothing runs, no other
+     * callback follows, and the job is over). file is the program as the
+     * caller named it. Not called for a job that had started by the time
+     * exec_job_start() returned (pids[0] != 0). */
+    void (*on_spawned)(struct exec_job *job, void *ctx, int err, const char *file);
     /* Optional. The stdin pipe can take more after exec_job_write_stdin()
      * returned less than it was given. */
     void (*on_stdin_ready)(struct exec_job *job, void *ctx);

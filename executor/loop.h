@@ -3,7 +3,8 @@
  * Everything that waits in spawnd waits here: child pipes, the HTTP library's
  * own epoll descriptor, client sockets watched for hang-up, signals (through a
  * signalfd) and timers (a binary heap on the monotonic clock).  There is one
- * loop and one thread, so nothing in spawnd needs a lock.
+ * loop and one thread, so nothing in spawnd needs a lock (the executor's
+ * spawner threads only hand spawns over, under their own mutex).
  *
  * Watchers and timers are embedded in their owner's struct; the loop never
  * allocates for them.  A callback may add, change or delete any watcher or

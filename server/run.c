@@ -121,7 +121,27 @@ static void collect_exit(struct exec_job *job, void *ctx)
     server_check_stop(r->srv);
 }
 
-static const struct exec_job_cb collect_cb = {.on_output = collect_output, .on_exit = collect_exit};
+static unsigned spawn_failure(struct http_req *r, enum api_kind kind, const char *file, int e,
+                              size_t step, struct api_error *err, struct buf *body);
+
+/* The spawn was made on the spawner thread (see exec.h): only a failure
+ * needs an answer here, the same one exec_job_start's own would get. */
+static void collect_spawned(struct exec_job *job, void *ctx, int e, const char *file)
+{
+    struct http_req *r = ctx;
+    if (!e) return;
+    stop_watching(r);
+    if (r->client_gone) return;
+    struct api_error err;
+    struct buf b;
+    if (spawn_failure(r, r->run->kind, file, e, 0, &err, &b) == 422) http_prepare_json(r, 422, &b);
+    else http_prepare_error(r, &err);
+    http_resume(r);
+    server_check_stop(r->srv);
+}
+
+static const struct exec_job_cb collect_cb = {
+    .on_output = collect_output, .on_exit = collect_exit, .on_spawned = collect_spawned};
 
 /* --- spawn and pipeline: stream ------------------------------------------ */
 
@@ -230,29 +250,49 @@ static int parse_stream_query(struct http_req *r, struct run_state *st, struct a
     return 0;
 }
 
-enum MHD_Result run_start_failed(struct http_req *r, const struct api_request *req, int e,
-                                 size_t step)
+/* The answer to a spawn that failed with e (file: the program of step
+ * `step`, as the caller named it): 422 with the spawn error in *body, or
+ * another status with *err filled (body untouched). */
+static unsigned spawn_failure(struct http_req *r, enum api_kind kind, const char *file, int e,
+                              size_t step, struct api_error *err, struct buf *body)
 {
     struct server *s = r->srv;
     metrics_spawn_failed(&s->metrics, e == -EBUSY        ? "EBUSY"
                                       : e == -EXEC_EPOLICY ? "EPOLICY"
                                                            : api_errno_name(-e));
-    if (e == -EBUSY)
-        return http_respond_code(r, API_ERR_TOO_MANY_JOBS, "%llu jobs are running (--max-jobs)",
-                                 (unsigned long long)s->cfg.max_jobs);
-    if (e == -EXEC_EPOLICY)
-        return http_respond_code(r, API_ERR_FORBIDDEN, "%.200s is not an allowed program (--allow)",
-                                 req->spec.procs[step].file);
-    if (e == -EMFILE || e == -ENFILE || e == -ENOMEM)
-        return http_respond_code(r, API_ERR_UNAVAILABLE, "spawnd is out of resources: %s",
-                                 strerror(-e));
-    log_info("msg=spawn_failed id=%s file=%s code=%s", r->id, req->spec.procs[step].file,
-             api_errno_name(-e));
+    err->field[0] = 0;
+    if (e == -EBUSY) {
+        err->code = API_ERR_TOO_MANY_JOBS;
+        snprintf(err->message, sizeof err->message, "%llu jobs are running (--max-jobs)",
+                 (unsigned long long)s->cfg.max_jobs);
+        return 0;
+    }
+    if (e == -EXEC_EPOLICY) {
+        err->code = API_ERR_FORBIDDEN;
+        snprintf(err->message, sizeof err->message, "%.200s is not an allowed program (--allow)",
+                 file);
+        return 0;
+    }
+    if (e == -EMFILE || e == -ENFILE || e == -ENOMEM) {
+        err->code = API_ERR_UNAVAILABLE;
+        snprintf(err->message, sizeof err->message, "spawnd is out of resources: %s",
+                 strerror(-e));
+        return 0;
+    }
+    log_info("msg=spawn_failed id=%s file=%s code=%s", r->id, file, api_errno_name(-e));
+    buf_init(body, 64 * 1024);
+    api_spawn_error_encode(body, e, file, kind == API_PIPELINE ? (long)step : -1);
+    return 422;
+}
+
+enum MHD_Result run_start_failed(struct http_req *r, const struct api_request *req, int e,
+                                 size_t step)
+{
+    struct api_error err;
     struct buf b;
-    buf_init(&b, 64 * 1024);
-    api_spawn_error_encode(&b, e, req->spec.procs[step].file,
-                           req->kind == API_PIPELINE ? (long)step : -1);
-    return http_respond_json(r, 422, &b);
+    if (spawn_failure(r, req->kind, req->spec.procs[step].file, e, step, &err, &b) == 422)
+        return http_respond_json(r, 422, &b);
+    return http_respond_error(r, &err);
 }
 
 static enum MHD_Result run_start(struct http_req *r, enum api_kind kind)

@@ -1,6 +1,8 @@
 /* exec and execFile through the real server: results, options, errors, and
  * that nothing leaks. */
+#include <curl/curl.h>
 #include <dirent.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +11,7 @@
 
 #include "check.h"
 #include "harness.h"
+#include "jobkit.h"
 
 static struct srv S;
 
@@ -192,6 +195,156 @@ static void test_no_leaks(void)
     }
     CHECK_INT(now, fds);
     CHECK_INT(srv_zombies(&S), 0);
+}
+
+/* --- spawns made while other jobs run ---------------------------------------- */
+
+/* With a job running, spawnd spawns on its spawner thread and the outcome
+ * (the pid, or the exec error) comes back later: same answers as when idle. */
+
+struct call {
+    CURL *c;
+    struct buf body;
+    long status;
+};
+
+static size_t call_body(char *p, size_t sz, size_t n, void *arg)
+{
+    struct call *k = arg;
+    return buf_append(&k->body, p, sz * n) == 0 ? sz * n : 0;
+}
+
+/* POST every bodies[i] to path, `width` at a time; the answers in calls. */
+static void post_many(const char *path, char **bodies, size_t n, size_t width, struct call *calls)
+{
+    CURLM *m = curl_multi_init();
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    char url[256];
+    snprintf(url, sizeof url, "%s%s", S.url, path);
+    size_t next = 0, done = 0;
+    int running = 0;
+    while (done < n) {
+        while (next < n && next - done < width) {
+            struct call *k = &calls[next];
+            buf_init(&k->body, 1 << 20);
+            k->c = curl_easy_init();
+            curl_easy_setopt(k->c, CURLOPT_URL, url);
+            curl_easy_setopt(k->c, CURLOPT_HTTPHEADER, h);
+            curl_easy_setopt(k->c, CURLOPT_POSTFIELDS, bodies[next]);
+            curl_easy_setopt(k->c, CURLOPT_WRITEFUNCTION, call_body);
+            curl_easy_setopt(k->c, CURLOPT_WRITEDATA, k);
+            curl_easy_setopt(k->c, CURLOPT_PRIVATE, k);
+            curl_easy_setopt(k->c, CURLOPT_TIMEOUT_MS, 20000L);
+            curl_multi_add_handle(m, k->c);
+            next++;
+        }
+        curl_multi_perform(m, &running);
+        CURLMsg *msg;
+        int q;
+        while ((msg = curl_multi_info_read(m, &q))) {
+            if (msg->msg != CURLMSG_DONE) continue;
+            struct call *k;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&k);
+            curl_easy_getinfo(k->c, CURLINFO_RESPONSE_CODE, &k->status);
+            curl_multi_remove_handle(m, k->c);
+            curl_easy_cleanup(k->c);
+            k->c = NULL;
+            done++;
+        }
+        if (done < n) curl_multi_poll(m, NULL, 0, 50, NULL);
+    }
+    curl_slist_free_all(h);
+    curl_multi_cleanup(m);
+}
+
+static void test_spawns_while_busy(void)
+{
+    /* a job that keeps running throughout */
+    struct resp r;
+    http_post_json(&S, "/v1/jobs", "{\"kind\":\"execFile\",\"file\":\"sleep\",\"args\":[\"30\"]}",
+                   &r);
+    CHECK_INT(r.status, 201);
+    json_object *job = resp_json(&r);
+    resp_free(&r);
+    char del[160];
+    snprintf(del, sizeof del, "/v1/jobs/%s", jstr(job, "id") ? jstr(job, "id") : "none");
+    json_object_put(job);
+
+    /* exec's own errors: a file that is executable but not a program */
+    char bad[] = "/tmp/spawnd-it-exec-XXXXXX";
+    int fd = mkstemp(bad);
+    CHECK(fd >= 0);
+    CHECK(write(fd, "not a program\n", 14) == 14);
+    close(fd);
+    chmod(bad, 0755);
+    char body[256];
+    snprintf(body, sizeof body, "{\"file\":\"%s\"}", bad);
+    for (int i = 0; i < 3; i++) {
+        json_object *o = post("/v1/execFile", body, 422);
+        CHECK_STR(jstr(o, "error.code"), "ENOEXEC");
+        CHECK_STR(jstr(o, "error.path"), bad);
+        json_object_put(o);
+        o = post("/v1/execFile", "{\"file\":\"/etc/passwd\"}", 422);
+        CHECK_STR(jstr(o, "error.code"), "EACCES");
+        json_object_put(o);
+    }
+    unlink(bad);
+
+    /* many at once, most exiting at once: each answer is its own */
+    enum { N = 300 };
+    char *bodies[N];
+    struct call calls[N];
+    for (int i = 0; i < N; i++) {
+        bodies[i] = malloc(160);
+        snprintf(bodies[i], 160,
+                 "{\"file\":\"sh\",\"args\":[\"-c\",\"echo $0; exit $(($0 %% 7))\",\"%d\"]}", i);
+    }
+    post_many("/v1/execFile", bodies, N, 16, calls);
+    int wrong = 0;
+    for (int i = 0; i < N; i++) {
+        json_object *o = json_tokener_parse(calls[i].body.data ? calls[i].body.data : "");
+        char want[16];
+        snprintf(want, sizeof want, "%d\n", i);
+        bool ok = calls[i].status == 200 && o && jint(o, "exit_code") == i % 7 &&
+                  jstr(o, "stdout") && !strcmp(jstr(o, "stdout"), want) && jint(o, "pid") > 0;
+        if (!ok && wrong++ < 3)
+            fprintf(stderr, "busy #%d: %ld %s\n", i, calls[i].status,
+                    calls[i].body.data ? calls[i].body.data : "");
+        json_object_put(o);
+        buf_free(&calls[i].body);
+        free(bodies[i]);
+    }
+    CHECK_INT(wrong, 0);
+
+    /* killed before or just after the pid is known: the timeout still ends
+     * each one, and the whole group goes */
+    enum { K = 24 };
+    char *kb[K];
+    struct call kc[K];
+    for (int i = 0; i < K; i++)
+        kb[i] = "{\"command\":\"sleep 20 & sleep 20\",\"timeout_ms\":1}";
+    double t0 = now_s();
+    post_many("/v1/exec", kb, K, K, kc);
+    CHECK(now_s() - t0 < 10);
+    wrong = 0;
+    for (int i = 0; i < K; i++) {
+        json_object *o = json_tokener_parse(kc[i].body.data ? kc[i].body.data : "");
+        if (!(kc[i].status == 200 && o && jbool(o, "timed_out") && jstr(o, "signal")) &&
+            wrong++ < 3)
+            fprintf(stderr, "busy timeout #%d: %ld %s\n", i, kc[i].status,
+                    kc[i].body.data ? kc[i].body.data : "");
+        json_object_put(o);
+        buf_free(&kc[i].body);
+    }
+    CHECK_INT(wrong, 0);
+
+    CHECK_INT(req_status(&S, "DELETE", del, NULL), 204);
+    int left = -1;
+    for (int i = 0; i < 100 && left != 0; i++) {
+        usleep(20000);
+        left = srv_descendants(&S);
+    }
+    CHECK_INT(left, 0);
 }
 
 /* --- shells ------------------------------------------------------------------ */
@@ -584,6 +737,7 @@ int main(void)
     test_grandchild_holds_pipe();
     test_nul_bytes();
     test_exec_client_gone();
+    test_spawns_while_busy();
     test_no_leaks();
     CHECK_INT(srv_stop(&S, 5000), 0);
     return check_status();
