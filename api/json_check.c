@@ -9,15 +9,16 @@
  * recursion, about 5 KiB of C stack).  The only memory it may allocate is the
  * set of object keys seen, for the duplicate check: a hash table that starts
  * inline and grows on the heap, so the check stays linear in the number of
- * keys (its hash is seeded per call, so a sender cannot easily pick keys
- * that collide). */
+ * keys (its hash is seeded per call from a sequence of its own that nothing
+ * reveals, so a sender cannot pick keys that collide). */
 #include "api/request.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
+
+#include "common/seq.h"
 
 /* The ceiling of max_depth: the stack below is this deep. */
 #define CHECK_MAX_DEPTH 128
@@ -521,8 +522,8 @@ int api_json_check_ex(const char *text, size_t len, int max_depth, unsigned flag
     sc->max_depth = max_depth < 1 ? 1 : max_depth > CHECK_MAX_DEPTH ? CHECK_MAX_DEPTH : max_depth;
     sc->flags = flags;
     sc->serials = 0;
-    if (getrandom(&sc->seed, sizeof sc->seed, GRND_NONBLOCK) != sizeof sc->seed)
-        sc->seed = (uint64_t)(uintptr_t)sc ^ 0x9e3779b97f4a7c15ull;
+    static struct seq seeds; /* one getrandom per process, not per call */
+    sc->seed = seq_next(&seeds);
     sc->slots = sc->inline_slots;
     sc->nslots = INLINE_SLOTS;
     sc->nkeys = 0;

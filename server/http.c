@@ -16,6 +16,7 @@
 #include "api/encode.h"
 #include "server/auth.h"
 #include "common/log.h"
+#include "common/seq.h"
 #include "executor/exec.h"
 
 static enum MHD_Result handle_healthz(struct http_req *r);
@@ -99,15 +100,9 @@ static struct http_req *req_new(struct server *s, struct MHD_Connection *con, co
         strcpy(r->id, rid);
     } else {
         /* Request ids only need to be distinct (job ids, which must be
-         * unguessable, use getrandom): splitmix64 over a counter from a
-         * random start, no system call per request. */
-        static uint64_t state;
-        if (!state && getrandom(&state, sizeof state, GRND_NONBLOCK) != (ssize_t)sizeof state)
-            state = loop_now_ns();
-        uint64_t z = (state += 0x9E3779B97F4A7C15u);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
-        snprintf(r->id, sizeof r->id, "%016llx", (unsigned long long)(z ^ (z >> 31)));
+         * unguessable, use getrandom): no system call per request. */
+        static struct seq ids;
+        snprintf(r->id, sizeof r->id, "%016llx", (unsigned long long)seq_next(&ids));
     }
     s->nrequests++;
     r->next = s->reqs;
