@@ -220,28 +220,13 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
     return size * nmemb;
 }
 
-int ctl_request(const struct ctl *c, const char *method, const char *path, const char *json,
-                long timeout_s, struct ctl_resp *r)
+/* Run h (set up by the caller) into r; see ctl_request. */
+static int perform(const struct ctl *c, CURL *h, struct curl_slist *headers, struct ctl_resp *r)
 {
-    struct curl_slist *headers = NULL;
-    memset(r, 0, sizeof *r);
-    buf_init(&r->body, CTL_BODY_MAX);
     char errbuf[CURL_ERROR_SIZE] = "";
-    CURL *h = ctl_easy(c, path, json ? "application/json" : NULL, &headers);
-    if (!h) {
-        snprintf(r->error, sizeof r->error, "out of memory");
-        return -ENOMEM;
-    }
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    if (!strcmp(method, "HEAD")) curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-    if (json || !strcmp(method, "POST")) { /* an empty POST still says Content-Length: 0 */
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, json ? json : "");
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(json ? strlen(json) : 0));
-    }
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, timeout_s);
     CURLcode rc = curl_easy_perform(h);
     int ret = 0;
     if (rc != CURLE_OK) {
@@ -258,6 +243,55 @@ int ctl_request(const struct ctl *c, const char *method, const char *path, const
     curl_easy_cleanup(h);
     curl_slist_free_all(headers);
     return ret;
+}
+
+int ctl_request(const struct ctl *c, const char *method, const char *path, const char *json,
+                long timeout_s, struct ctl_resp *r)
+{
+    struct curl_slist *headers = NULL;
+    memset(r, 0, sizeof *r);
+    buf_init(&r->body, CTL_BODY_MAX);
+    CURL *h = ctl_easy(c, path, json ? "application/json" : NULL, &headers);
+    if (!h) {
+        snprintf(r->error, sizeof r->error, "out of memory");
+        return -ENOMEM;
+    }
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    if (!strcmp(method, "HEAD")) curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    if (json || !strcmp(method, "POST")) { /* an empty POST still says Content-Length: 0 */
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, json ? json : "");
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(json ? strlen(json) : 0));
+    }
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, timeout_s);
+    return perform(c, h, headers, r);
+}
+
+static size_t read_fd(char *p, size_t size, size_t nmemb, void *arg)
+{
+    int fd = *(int *)arg;
+    for (;;) {
+        ssize_t n = read(fd, p, size * nmemb);
+        if (n < 0 && errno == EINTR) continue;
+        return n < 0 ? CURL_READFUNC_ABORT : (size_t)n;
+    }
+}
+
+int ctl_request_fd(const struct ctl *c, const char *method, const char *path, const char *ctype,
+                   int fd, struct ctl_resp *r)
+{
+    struct curl_slist *headers = NULL;
+    memset(r, 0, sizeof *r);
+    buf_init(&r->body, CTL_BODY_MAX);
+    CURL *h = ctl_easy(c, path, ctype, &headers);
+    if (!h) {
+        snprintf(r->error, sizeof r->error, "out of memory");
+        return -ENOMEM;
+    }
+    curl_easy_setopt(h, CURLOPT_POST, 1L); /* no size: chunked */
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(h, CURLOPT_READFUNCTION, read_fd);
+    curl_easy_setopt(h, CURLOPT_READDATA, &fd);
+    return perform(c, h, headers, r);
 }
 
 void ctl_resp_free(struct ctl_resp *r)

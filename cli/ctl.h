@@ -91,6 +91,10 @@ CURL *ctl_easy(const struct ctl *c, const char *path, const char *ctype,
  * The caller frees r with ctl_resp_free(). */
 int ctl_request(const struct ctl *c, const char *method, const char *path, const char *json,
                 long timeout_s, struct ctl_resp *r);
+/* The same with the body read from fd until its end and sent as it comes
+ * (chunked), as Content-Type ctype; no timeout. */
+int ctl_request_fd(const struct ctl *c, const char *method, const char *path, const char *ctype,
+                   int fd, struct ctl_resp *r);
 void ctl_resp_free(struct ctl_resp *r);
 /* Report a failed request (transport error, or an HTTP error status with the
  * server's {"error":{...}} body) as one line; returns CTL_EXIT_FAILED. */

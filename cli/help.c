@@ -235,16 +235,23 @@ static const char fork_text[] =
 static const char send_text[] =
     "Usage: spawnctl send ID JSON\n"
     "       spawnctl send ID - < message.json\n"
+    "       spawnctl send --lines ID < messages.ndjson\n"
     "\n"
     "Sends one message, a JSON value, to a fork job's child; it arrives there as\n"
     "one process.on('message') event. '-' reads the message from stdin.\n"
     "\n"
-    "Exit status: 0 when the message was queued; 125 when spawnctl failed (not\n"
-    "JSON, no such job, or the channel is closed).\n"
+    "  -l, --lines   read stdin to its end, one message per line, each sent as\n"
+    "                soon as its line is read (one request for all of them; a\n"
+    "                child that does not read holds the sender back)\n"
+    "\n"
+    "Exit status: 0 when the message(s) were queued; 125 when spawnctl failed\n"
+    "(not JSON, no such job, or the channel is closed; with --lines the lines\n"
+    "before a bad one were sent).\n"
     "\n"
     "Examples:\n"
     "  spawnctl send \"$id\" '{\"cmd\":\"reload\"}'\n"
-    "  spawnctl send \"$id\" '\"bye\"'\n";
+    "  spawnctl send \"$id\" '\"bye\"'\n"
+    "  tail -f tasks.ndjson | spawnctl send --lines \"$id\"\n";
 
 static const char messages_text[] =
     "Usage: spawnctl messages [-f] ID\n"

@@ -347,11 +347,24 @@ out:
 
 int ctl_cmd_send(struct ctl *c, int argc, char **argv)
 {
-    int first = parse_flags(c, "send", argc, argv, NULL);
+    bool lines = false;
+    const struct flag flags[] = {{"-l", "--lines", &lines}, {0}};
+    int first = parse_flags(c, "send", argc, argv, flags);
     /* "-" alone is an operand here: the message is read from stdin. */
     if (first < 0) return CTL_EXIT_FAILED;
-    if (operands("send", argc, first, 2, 2) || ctl_check_id("send", argv[first]))
+    int want = lines ? 1 : 2;
+    if (operands("send", argc, first, want, want) || ctl_check_id("send", argv[first]))
         return CTL_EXIT_FAILED;
+    if (lines) { /* stdin, one message a line, each sent as soon as it is read */
+        char path[200];
+        snprintf(path, sizeof path, "/v1/jobs/%s/messages", argv[first]);
+        struct ctl_resp resp;
+        if (ctl_request_fd(c, "POST", path, "application/x-ndjson", 0, &resp) < 0)
+            return ctl_fail("%s", resp.error);
+        int ret = resp.status == 202 ? 0 : ctl_fail_resp(&resp, "cannot send the messages");
+        ctl_resp_free(&resp);
+        return ret;
+    }
     struct buf msg;
     buf_init(&msg, CTL_BODY_MAX);
     const char *text = argv[first + 1];

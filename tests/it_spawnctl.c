@@ -625,6 +625,24 @@ static void test_fork_messages(void)
     CTL(c, "send", id, "{\"a\":[1,2.5,\"x\"]}");
     CHECK_RC(c, 0);
     call_free(&c);
+    /* several, one per line, in one request */
+    static const char ndjson[] = "1\n\n{\"b\": 2}\n\"three\"\n";
+    memset(&c, 0, sizeof c);
+    c.argv = (const char *const[]){"send", "--lines", id, NULL};
+    c.in = ndjson;
+    c.inlen = strlen(ndjson);
+    run_call(&c);
+    CHECK_RC(c, 0);
+    call_free(&c);
+    /* a bad line: 125 and one line saying which */
+    memset(&c, 0, sizeof c);
+    c.argv = (const char *const[]){"send", "-l", id, NULL};
+    c.in = "nope\n";
+    c.inlen = 5;
+    run_call(&c);
+    CHECK_RC(c, 125);
+    check_one_line(&c);
+    call_free(&c);
     memset(&c, 0, sizeof c);
     c.argv = (const char *const[]){"send", id, "-", NULL};
     c.in = "\"bye\"";
@@ -634,7 +652,8 @@ static void test_fork_messages(void)
     call_free(&c);
     CTL(c, "messages", "-f", id);
     CHECK_RC(c, 0);
-    CHECK_STR(out_of(&c), "{\"echo\":{\"a\":[1,2.5,\"x\"]}}\n{\"echo\":\"bye\"}\n");
+    CHECK_STR(out_of(&c), "{\"echo\":{\"a\":[1,2.5,\"x\"]}}\n{\"echo\":1}\n{\"echo\":{\"b\":2}}\n"
+                          "{\"echo\":\"three\"}\n{\"echo\":\"bye\"}\n");
     call_free(&c);
     CTL(c, "wait", id);
     CHECK_RC(c, 0);
