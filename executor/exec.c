@@ -106,6 +106,10 @@ struct spawn_req {
  * While other jobs run, spawns are made here so the loop goes on serving,
  * and two children can be set up at once. */
 #define SPAWNERS 2 /* threads: two children can be set up and exec'd at once */
+/* Spawns handed over and not back yet, at most; past that the loop spawns
+ * itself (the queue, and the copies of argv and environment in it, stay
+ * bounded, and a burst slows down to the rate children can be made). */
+#define SPAWN_QUEUE_MAX (2 * SPAWNERS)
 
 struct spawner {
     pthread_t thread[SPAWNERS];
@@ -1139,7 +1143,8 @@ struct exec_job *exec_job_start(struct executor *ex, const struct exec_spec *spe
     /* While other jobs run, the spawn itself is made by the spawner thread
      * (for callers that can take its outcome later); with nothing else to
      * do, on this thread, which is quicker for a lone request. */
-    if (cb && cb->on_spawned && n == 1 && ex->sp.running && ex->nrunning > 0 && !needs_shim(ex, spec)) {
+    if (cb && cb->on_spawned && n == 1 && ex->sp.running && ex->nrunning > 0 &&
+        ex->sp.inflight < SPAWN_QUEUE_MAX && !needs_shim(ex, spec)) {
         int out[2] = {-1, -1}, errp[2] = {-1, -1};
         if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
             r = -errno;
