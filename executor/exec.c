@@ -307,6 +307,21 @@ static void pipe_watch(struct exec_pipe *p)
     if (loop_watch_add(p->job->ex->loop, &p->w, p->fd, EPOLLIN) < 0) pipe_close(p);
 }
 
+static void proc_reaped(struct executor *ex, struct exec_proc_state *ps, int wst);
+
+/* The job's last pipe closed: usually its processes are exiting, a moment
+ * before SIGCHLD says so. Reap those already gone now, instead of going
+ * back to sleep until the signal (one wake-up less before the answer). */
+static void reap_now(struct exec_job *job)
+{
+    for (size_t i = 0; i < job->info.nprocs && job->nlive; i++) {
+        struct exec_proc_state *ps = &job->procs[i];
+        int wst;
+        if (!ps->reaped && ps->pid > 0 && waitpid(ps->pid, &wst, WNOHANG) == ps->pid)
+            proc_reaped(job->ex, ps, wst);
+    }
+}
+
 static void on_pipe(struct loop_watch *w, uint32_t revents)
 {
     struct exec_pipe *p = (struct exec_pipe *)w;
@@ -316,7 +331,10 @@ static void on_pipe(struct loop_watch *w, uint32_t revents)
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
     if (n <= 0) {
         pipe_close(p);
+        exec_job_ref(job);
+        if (!job->nopen && job->nlive) reap_now(job);
         job_finish_if_done(job);
+        exec_job_unref(job);
         return;
     }
     if (p->stream == EXEC_STDOUT) ex->stats.stdout_bytes += (uint64_t)n;
