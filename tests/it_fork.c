@@ -2,11 +2,15 @@
  * parent/child exchange, ordering and loss under load, text fidelity, a
  * Python child on the descriptor protocol, the channel closing from either
  * side, invalid and internal messages, and a child that never reads. */
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -697,6 +701,55 @@ static void test_ndjson_upload_waits(void)
     kill_job(id);
 }
 
+/* A client that goes away in the middle of a streamed upload, while the
+ * upload waits for a child that does not read: spawnd closes the
+ * connection (the fd checks at the end see nothing left) and goes on. */
+static void test_ndjson_upload_client_gone(void)
+{
+    char id[128];
+    json_object_put(fork_job(
+        "{\"module\":\"" SCRIPT("worker.py") "\",\"exec_path\":\"python3\",\"args\":[\"noread\"]}",
+        id));
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)S.port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK(fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0);
+    char head[512];
+    int hn = snprintf(head, sizeof head,
+                      "POST /v1/jobs/%s/messages HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                      "Content-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n",
+                      id);
+    CHECK(send(fd, head, (size_t)hn, MSG_NOSIGNAL) == hn);
+    /* chunks of 64 KiB lines until spawnd stops taking them (the 1 MiB
+     * queue and the socket buffers are full) */
+    enum { LINE = 64 * 1024 };
+    char *chunk = malloc(LINE + 64);
+    int cn = sprintf(chunk, "%x\r\n\"", LINE);
+    memset(chunk + cn, 'm', LINE - 3);
+    cn += LINE - 3;
+    cn += sprintf(chunk + cn, "\"\n\r\n");
+    size_t sent = 0;
+    double end = now_s() + 5;
+    while (now_s() < end) {
+        ssize_t w = send(fd, chunk, (size_t)cn, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0 && errno == EAGAIN) {
+            sleep_ms(200);
+            w = send(fd, chunk, (size_t)cn, MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (w < 0 && errno == EAGAIN) break; /* still full: spawnd is waiting */
+        }
+        if (w <= 0) break;
+        sent += (size_t)w;
+    }
+    CHECK(sent > 1024 * 1024 && sent < 64u * 1024 * 1024);
+    close(fd);
+    free(chunk);
+    CHECK_INT(req_status(&S, "GET", "/healthz", NULL), 200);
+    /* the queue is (nearly) full: a small message may still fit */
+    long st = post_message(id, "{\"after\":1}", NULL);
+    CHECK(st == 202 || st == 503);
+    kill_job(id);
+}
+
 /* --- odds and ends --------------------------------------------------------------- */
 
 static void test_fork_errors(void)
@@ -879,6 +932,7 @@ int main(void)
     test_never_reads();
     test_ndjson_upload();
     test_ndjson_upload_waits();
+    test_ndjson_upload_client_gone();
     test_fork_errors();
     test_messages_retained();
     test_oversize_from_child();
