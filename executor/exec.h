@@ -53,7 +53,8 @@ struct exec_spec {
     int kill_signal;     /* for timeout, exec_job_kill() and the group clean-up */
     int64_t uid, gid;    /* -1: unchanged */
     bool channel;        /* a socketpair on the child's fd 3 (Node's IPC channel) */
-    size_t stdout_pipe_size; /* 0: the kernel's default (64 KiB); streams ask for more */
+    size_t stdout_pipe_size; /* 0: the kernel's default (64 KiB); streams ask for more,
+                              * and then stdout is read 256 KiB at a time (not 64) */
     const char *label;   /* names the job in log lines (copied); may be NULL */
 };
 

@@ -211,7 +211,7 @@ struct MHD_Response *http_stream_response(struct http_req *r, MHD_ContentReaderC
                                           const char *ctype)
 {
     struct MHD_Response *resp =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, reader, r, stream_free);
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 256 * 1024, reader, r, stream_free);
     if (!resp) return NULL;
     http_req_ref(r);
     http_add_common_headers(r, resp, ctype);
@@ -737,9 +737,12 @@ int server_start(struct server *s)
         {MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL},
         {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape, NULL},
         {MHD_OPTION_STRICT_FOR_CLIENT, 1, NULL},
-        /* Room for a whole 64 KiB stream chunk next to the headers (the
-         * default 32 KiB split every pipe read in two). Pages are touched
-         * only when used, so idle connections cost no more. */
+        /* Room for big stream chunks next to the headers (the default
+         * 32 KiB split every pipe read in pieces). Pages are touched only
+         * when used, so idle connections cost no more. Not larger: until
+         * spawnd sees the headers (and refuses more than 32 KiB of them)
+         * libmicrohttpd may fill this much of every connection with them;
+         * 512 KiB was measured 10% faster for NDJSON streams. */
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, 160 * 1024, NULL},
     };
     size_t nops = 11;

@@ -18,9 +18,10 @@
 #include "executor/exec.h"
 #include "server/http.h"
 
-#define STREAM_HIGH (256 * 1024) /* pause reading the child past this */
-#define STREAM_LOW (64 * 1024)   /* and resume below this */
-#define STREAM_CAP (1024 * 1024) /* hard cap: HIGH + one read's worst-case encoding */
+#define STREAM_HIGH (256 * 1024)    /* pause reading the child past this */
+#define STREAM_LOW (64 * 1024)      /* and resume below this */
+#define STREAM_CAP (2 * 1024 * 1024) /* hard cap: HIGH + one 256 KiB read's worst-case
+                                      * encoding (6 bytes per byte, \u00XX) */
 
 struct run_state {
     struct exec_job *job;
