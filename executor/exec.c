@@ -161,6 +161,13 @@ static struct exec_proc_state **pid_slot(struct executor *ex, pid_t pid)
     return pp;
 }
 
+static void pid_insert(struct executor *ex, struct exec_proc_state *ps)
+{
+    struct exec_proc_state **pp = pid_slot(ex, ps->pid);
+    ps->hnext = *pp;
+    *pp = ps;
+}
+
 /* --- lifetime ---------------------------------------------------------- */
 
 void exec_job_ref(struct exec_job *job)
@@ -900,9 +907,7 @@ static void spawn_complete(struct executor *ex, struct spawn_req *q)
         job->pids[0] = job->pgid = pid;
         job->procs[0] = (struct exec_proc_state){.pid = pid, .step = 0, .job = job};
         job->nlive = 1;
-        struct exec_proc_state **pp = pid_slot(ex, pid);
-        job->procs[0].hnext = *pp;
-        *pp = &job->procs[0];
+        pid_insert(ex, &job->procs[0]);
         job_watch(job);
         log_info("msg=job.start job=%s pid=%d file=%s nprocs=1", job->label, (int)pid, q->file);
         exec_job_ref(job);
@@ -1043,6 +1048,31 @@ static int set_nonblock(int fd)
     return fcntl(fd, F_SETFL, O_NONBLOCK) < 0 ? -errno : 0;
 }
 
+/* A pair of pipes (a step's stdout and stderr); on failure neither is open. */
+static int pipes_open(int out[2], int errp[2])
+{
+    if (pipe2(out, O_CLOEXEC) < 0) return -errno;
+    if (pipe2(errp, O_CLOEXEC) < 0) {
+        int e = -errno;
+        close(out[0]);
+        close(out[1]);
+        return e;
+    }
+    return 0;
+}
+
+/* A job from its start (or hand-over to a spawner): listed, counted
+ * against --max-jobs, its timeout running. */
+static void job_enlist(struct exec_job *job, uint64_t timeout_ms)
+{
+    struct executor *ex = job->ex;
+    job->next = ex->jobs;
+    if (ex->jobs) ex->jobs->prev = job;
+    ex->jobs = job;
+    ex->nrunning++;
+    if (timeout_ms) loop_timer_start(ex->loop, &job->timeout, timeout_ms);
+}
+
 /* The job's processes run: watch its pipes and channel, start feeding stdin. */
 static void job_watch(struct exec_job *job)
 {
@@ -1167,15 +1197,8 @@ struct exec_job *exec_job_start(struct executor *ex, const struct exec_spec *spe
      * do, on this thread, which is quicker for a lone request. */
     if (cb && cb->on_spawned && n == 1 && ex->sp.running && ex->nrunning > 0 &&
         ex->sp.inflight < SPAWN_QUEUE_MAX && !needs_shim(ex, spec)) {
-        int out[2] = {-1, -1}, errp[2] = {-1, -1};
-        if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
-            r = -errno;
-            if (out[0] >= 0) {
-                close(out[0]);
-                close(out[1]);
-            }
-            goto fail;
-        }
+        int out[2], errp[2];
+        if ((r = pipes_open(out, errp)) < 0) goto fail;
         job->pipes[0].fd = out[0];
         job->pipes[1].fd = errp[0];
         job->nopen = 2;
@@ -1189,21 +1212,12 @@ struct exec_job *exec_job_start(struct executor *ex, const struct exec_spec *spe
             goto fail;
         }
         fd_in = chan[1] = -1; /* the spawner's now */
-        job->next = ex->jobs;
-        if (ex->jobs) ex->jobs->prev = job;
-        ex->jobs = job;
-        ex->nrunning++;
-        if (spec->timeout_ms) loop_timer_start(ex->loop, &job->timeout, spec->timeout_ms);
+        job_enlist(job, spec->timeout_ms);
         return job;
     }
     for (size_t i = 0; i < n; i++) {
-        int out[2] = {-1, -1}, errp[2] = {-1, -1};
-        if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
-            r = -errno;
-            if (out[0] >= 0) {
-                close(out[0]);
-                close(out[1]);
-            }
+        int out[2], errp[2];
+        if ((r = pipes_open(out, errp)) < 0) {
             *failed_step = i;
             goto fail_started;
         }
@@ -1236,18 +1250,10 @@ struct exec_job *exec_job_start(struct executor *ex, const struct exec_spec *spe
     fd_in = -1;
     if (chan[1] >= 0) close(chan[1]);
 
-    for (size_t i = 0; i < n; i++) {
-        struct exec_proc_state **pp = pid_slot(ex, job->procs[i].pid);
-        job->procs[i].hnext = *pp;
-        *pp = &job->procs[i];
-    }
-    job->next = ex->jobs;
-    if (ex->jobs) ex->jobs->prev = job;
-    ex->jobs = job;
-    ex->nrunning++;
-
+    for (size_t i = 0; i < n; i++)
+        pid_insert(ex, &job->procs[i]);
+    job_enlist(job, spec->timeout_ms);
     job_watch(job);
-    if (spec->timeout_ms) loop_timer_start(ex->loop, &job->timeout, spec->timeout_ms);
     log_info("msg=job.start job=%s pid=%d file=%s nprocs=%zu", job->label,
              (int)job->pids[n - 1], spec->procs[n - 1].file, n);
     return job;

@@ -503,18 +503,26 @@ static void test_internal_messages_hidden(void)
 
 /* --- a child that never reads ------------------------------------------------- */
 
+/* head, then `fill` repeated size times, then tail (malloc'd; *len its length). */
+static char *padded(const char *head, char fill, size_t size, const char *tail, size_t *len)
+{
+    size_t h = strlen(head), t = strlen(tail);
+    char *b = malloc(h + size + t + 1);
+    memcpy(b, head, h);
+    memset(b + h, fill, size);
+    memcpy(b + h + size, tail, t + 1);
+    *len = h + size + t;
+    return b;
+}
+
 static void test_never_reads(void)
 {
     char id[128];
     json_object_put(fork_job(
         "{\"module\":\"" SCRIPT("worker.py") "\",\"exec_path\":\"python3\",\"args\":[\"noread\"]}",
         id));
-    size_t big = 256 * 1024;
-    char *body = malloc(big + 32);
-    size_t n = (size_t)sprintf(body, "{\"pad\":\"");
-    memset(body + n, 'A', big);
-    n += big;
-    n += (size_t)sprintf(body + n, "\"}");
+    size_t n;
+    char *body = padded("{\"pad\":\"", 'A', 256 * 1024, "\"}", &n);
 
     long long rss0 = srv_proc_field(&S, "status", "VmRSS");
     int accepted = 0, full = 0, other = 0;
@@ -627,12 +635,8 @@ static void test_ndjson_upload(void)
     ndj_free(&d);
 
     /* a line over --max-body-bytes (1 MiB): 413, the line before it sent */
-    size_t big = 1200 * 1024;
-    char *body = malloc(big + 64);
-    size_t n = (size_t)sprintf(body, "{\"n\":7}\n\"");
-    memset(body + n, 'x', big);
-    n += big;
-    n += (size_t)sprintf(body + n, "\"\n{\"n\":8}\n");
+    size_t n;
+    char *body = padded("{\"n\":7}\n\"", 'x', 1200 * 1024, "\"\n{\"n\":8}\n", &n);
     CHECK_INT(post_ndjson(id, body, n, &r), 413);
     e = resp_json(&r);
     CHECK_STR(jstr(e, "error.code"), "ERR_PAYLOAD_TOO_LARGE");
