@@ -2,7 +2,8 @@
 # bench/run.sh - spawnd side by side with its peers, on this machine, now.
 #
 #   bench/run.sh            full run: 3 rounds, 5 s per wrk run, 256 MiB stream,
-#                           1000 sleepers, 4000 held jobs (about 4-5 minutes)
+#                           1000 sleepers, 4000 held jobs, fork exchanges
+#                           (about 11 minutes)
 #   bench/run.sh --smoke    1 round, 1 s wrk runs, 8 MiB stream, 50 sleepers,
 #                           100 held jobs (well under a minute; meant for CI)
 #   bench/run.sh -r 5       five rounds
@@ -493,15 +494,21 @@ for ((round = 1; round <= ROUNDS; round++)); do
         [ "$3" -gt 0 ] && note jobs.c8.rate "round$round:$3-errors"
     fi
     if implemented "$fork_status"; then
-        for c in $(rotate "$round" spawnd local); do
-            if [ $c = spawnd ]; then
-                r=$(node "$here/fork_rtt.js" "$base_spawnd" "$FORK_N") || { note fork.spawnd "round$round:failed"; continue; }
-            else
-                r=$(node "$here/fork_rtt.js" local "$FORK_N") || { note fork.local "round$round:failed"; continue; }
-            fi
+        # one message at a time (W=1) and 16 in flight; spawnd per-message
+        # POSTs ("post") or one streamed NDJSON POST ("stream")
+        for c in $(rotate "$round" post stream local stream16 local16); do
+            case $c in
+            post) args=("$base_spawnd" "$FORK_N" 1) ;;
+            stream) args=("$base_spawnd" "$FORK_N" 1 stream) ;;
+            local) args=(local "$FORK_N" 1) ;;
+            stream16) args=("$base_spawnd" "$((FORK_N * 4))" 16 stream) ;;
+            local16) args=(local "$((FORK_N * 4))" 16) ;;
+            esac
+            r=$(node "$here/fork_rtt.js" "${args[@]}") || { note "fork.$c" "round$round:failed"; continue; }
             set -- $r
             add "fork.$c" "$1"
             add "fork.$c.p99" "$2"
+            add "fork.$c.rate" "$4"
         done
     fi
 done
@@ -590,9 +597,16 @@ target() { # label key op target unit: an absolute target on one median
         echo "  POST /v1/jobs: not implemented (answers ${jobs_status:-nothing}), skipped"
     fi
     if implemented "$fork_status"; then
-        row "spawnd fork message round trip, median" fork.spawnd "us" 1
-        row "spawnd fork message round trip, p99" fork.spawnd.p99 "us" 1
+        row "fork round trip, one POST per message, median" fork.post "us" 1
+        row "fork round trip, one POST per message, p99" fork.post.p99 "us" 1
+        row "fork round trip, streamed NDJSON POST, median" fork.stream "us" 1
+        row "fork round trip, streamed NDJSON POST, p99" fork.stream.p99 "us" 1
         row "node child_process.fork round trip, median" fork.local "us" 1
+        row "round trips/s one at a time: POST per message" fork.post.rate "/s"
+        row "round trips/s one at a time: streamed" fork.stream.rate "/s"
+        row "round trips/s one at a time: node's own fork" fork.local.rate "/s"
+        row "round trips/s, 16 in flight: streamed" fork.stream16.rate "/s"
+        row "round trips/s, 16 in flight: node's own fork" fork.local16.rate "/s"
     else
         echo "  POST /v1/fork: not implemented (answers ${fork_status:-nothing}), skipped"
     fi
@@ -616,9 +630,10 @@ target() { # label key op target unit: an absolute target on one median
         fi
         target "/healthz p99 while holding them" hold.healthz.p99 "<" 50 ms
     fi
-    if implemented "$fork_status" && [ -n "$(med fork.spawnd)" ] && [ -n "$(med fork.local)" ]; then
-        printf '  %-44s %8s   %-8s %s\n' "fork round trip spawnd / local node" \
-            "$(awk -v a="$(med fork.spawnd)" -v b="$(med fork.local)" 'BEGIN {printf "%.2f", a / b}')x" "-" "(no target)"
+    if implemented "$fork_status"; then
+        ratio "fork 1 at a time  streamed / node's rate" fork.stream.rate fork.local.rate ">=" 0.5
+        ratio "fork 16 in flight streamed / node's rate" fork.stream16.rate fork.local16.rate ">=" 0.5
+        ratio "fork 1 at a time  POST each / node's rate" fork.post.rate fork.local.rate ">=" 0.5
     fi
     echo
     echo "targets missed: $verdicts_missed    (per-round values: $bench/results.txt; wrk output: $bench/wrk.log)"
