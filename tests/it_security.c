@@ -988,19 +988,21 @@ static void test_pdeathsig(void)
     srv_start(&P, args);
     struct resp r;
     /* A background job, a waiting exec, and a streaming spawn. */
-    post_h(&P, "/v1/jobs", "{\"kind\":\"execFile\",\"file\":\"sleep\",\"args\":[\"100\"]}", NULL,
-           &r);
+    /* Durations no other process on the machine is likely to sleep for:
+     * the children are found by their command lines. */
+    post_h(&P, "/v1/jobs", "{\"kind\":\"execFile\",\"file\":\"sleep\",\"args\":[\"100.017\"]}",
+           NULL, &r);
     CHECK_INT(r.status, 201);
     resp_free(&r);
-    struct bg_req ex = {.s = &P, .path = "/v1/exec", .json = "{\"command\":\"exec sleep 101\"}"};
-    struct bg_req sp = {.s = &P, .path = "/v1/spawn", .json = "{\"command\":\"sleep\",\"args\":[\"102\"]}"};
+    struct bg_req ex = {.s = &P, .path = "/v1/exec", .json = "{\"command\":\"exec sleep 101.017\"}"};
+    struct bg_req sp = {.s = &P, .path = "/v1/spawn", .json = "{\"command\":\"sleep\",\"args\":[\"102.017\"]}"};
     /* A grandchild (not a direct child of spawnd). */
-    struct bg_req gc = {.s = &P, .path = "/v1/exec", .json = "{\"command\":\"sleep 103 & wait\"}"};
+    struct bg_req gc = {.s = &P, .path = "/v1/exec", .json = "{\"command\":\"sleep 103.017 & wait\"}"};
     pthread_t t1, t2, t3;
     pthread_create(&t1, NULL, bg_post, &ex);
     pthread_create(&t2, NULL, bg_post, &sp);
     pthread_create(&t3, NULL, bg_post, &gc);
-    static const char *const secs[] = {"100", "101", "102", "103"};
+    static const char *const secs[] = {"100.017", "101.017", "102.017", "103.017"};
     pid_t pids[4] = {0};
     for (int waited = 0; waited < 3000; waited += 20) {
         int found = 0;
