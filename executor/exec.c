@@ -523,7 +523,7 @@ static void on_channel(struct loop_watch *w, uint32_t revents)
     }
 }
 
-int exec_job_send(struct exec_job *job, const char *data, size_t n)
+int exec_job_queue(struct exec_job *job, const char *data, size_t n)
 {
     if (job->ch_fd < 0) return -EPIPE;
     /* The queue holds at most EXEC_CHANNEL_QUEUE bytes, but one message of
@@ -533,8 +533,19 @@ int exec_job_send(struct exec_job *job, const char *data, size_t n)
         return -ENOBUFS;
     }
     if (buf_append(&job->ch_out, data, n) < 0) return -ENOMEM;
-    channel_flush(job);
     return 0;
+}
+
+void exec_job_flush(struct exec_job *job)
+{
+    if (job->ch_fd >= 0 && job->ch_out.len) channel_flush(job);
+}
+
+int exec_job_send(struct exec_job *job, const char *data, size_t n)
+{
+    int e = exec_job_queue(job, data, n);
+    if (e == 0) channel_flush(job);
+    return e;
 }
 
 void exec_job_close_channel(struct exec_job *job)
