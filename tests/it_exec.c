@@ -338,6 +338,17 @@ static void test_spawns_while_busy(void)
     }
     CHECK_INT(wrong, 0);
 
+    /* clients that give up while their spawns may still be on the way:
+     * every process of theirs goes (checked below, with the rest) */
+    for (int i = 0; i < 8; i++) {
+        struct resp g;
+        static const char give_up[] = "{\"command\":\"sleep 100.3 & sleep 100.3; wait\"}";
+        http_req(&S, "POST", "/v1/exec", "application/json", give_up, strlen(give_up), NULL,
+                 50 + 20 * i, &g);
+        CHECK(g.curl_code != 0); /* timed out */
+        resp_free(&g);
+    }
+
     CHECK_INT(req_status(&S, "DELETE", del, NULL), 204);
     int left = -1;
     for (int i = 0; i < 100 && left != 0; i++) {
