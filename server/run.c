@@ -130,7 +130,10 @@ static unsigned spawn_failure(struct http_req *r, enum api_kind kind, const char
 static void collect_spawned(struct exec_job *job, void *ctx, int e, const char *file)
 {
     struct http_req *r = ctx;
-    if (!e) return;
+    if (!e) {
+        metrics_job_started(&r->srv->metrics, r->run->kind);
+        return;
+    }
     stop_watching(r);
     if (r->client_gone) return;
     struct api_error err;
@@ -342,7 +345,8 @@ static enum MHD_Result run_start(struct http_req *r, enum api_kind kind)
         return ret;
     }
     api_request_free(&req); /* the executor copied what it keeps */
-    metrics_job_started(&s->metrics, kind);
+    /* A spawn handed to a spawner thread is counted when it has started. */
+    if (exec_job_info(st->job)->pids[0]) metrics_job_started(&s->metrics, kind);
     http_watch_client(r, on_client_gone);
 
     if (!stream) {
