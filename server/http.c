@@ -248,6 +248,11 @@ static void prepare(struct http_req *r, unsigned status, struct MHD_Response *re
     r->waiting = false;
 }
 
+void http_prepare_response(struct http_req *r, unsigned status, struct MHD_Response *resp)
+{
+    prepare(r, status, resp);
+}
+
 void http_prepare_json(struct http_req *r, unsigned status, struct buf *body)
 {
     prepare(r, status, http_json_response(r, body));

@@ -127,6 +127,8 @@ struct MHD_Response *http_stream_response(struct http_req *r, MHD_ContentReaderC
 /* Prepare a JSON/error response to be sent after the connection is resumed
  * (the caller then calls http_resume). */
 void http_prepare_json(struct http_req *r, unsigned status, struct buf *body);
+/* The same with a response of any kind (a stream); takes resp. */
+void http_prepare_response(struct http_req *r, unsigned status, struct MHD_Response *resp);
 void http_prepare_error(struct http_req *r, const struct api_error *err);
 
 void http_suspend(struct http_req *r);

@@ -125,27 +125,10 @@ static void collect_exit(struct exec_job *job, void *ctx)
 static unsigned spawn_failure(struct http_req *r, enum api_kind kind, const char *file, int e,
                               size_t step, struct api_error *err, struct buf *body);
 
-/* The spawn was made on the spawner thread (see exec.h): only a failure
- * needs an answer here, the same one exec_job_start's own would get. */
-static void collect_spawned(struct exec_job *job, void *ctx, int e, const char *file)
-{
-    struct http_req *r = ctx;
-    if (!e) {
-        metrics_job_started(&r->srv->metrics, r->run->kind);
-        return;
-    }
-    stop_watching(r);
-    if (r->client_gone) return;
-    struct api_error err;
-    struct buf b;
-    if (spawn_failure(r, r->run->kind, file, e, 0, &err, &b) == 422) http_prepare_json(r, 422, &b);
-    else http_prepare_error(r, &err);
-    http_resume(r);
-    server_check_stop(r->srv);
-}
+static void run_spawned(struct exec_job *job, void *ctx, int e, const char *file);
 
 static const struct exec_job_cb collect_cb = {
-    .on_output = collect_output, .on_exit = collect_exit, .on_spawned = collect_spawned};
+    .on_output = collect_output, .on_exit = collect_exit, .on_spawned = run_spawned};
 
 /* --- spawn and pipeline: stream ------------------------------------------ */
 
@@ -203,7 +186,8 @@ static void stream_exit(struct exec_job *job, void *ctx)
     server_check_stop(r->srv);
 }
 
-static const struct exec_job_cb stream_cb = {.on_output = stream_output, .on_exit = stream_exit};
+static const struct exec_job_cb stream_cb = {
+    .on_output = stream_output, .on_exit = stream_exit, .on_spawned = run_spawned};
 
 static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
 {
@@ -232,6 +216,20 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *out, size_t max)
      * executor resumes us when output or the exit arrives. */
     http_suspend(r);
     return 0;
+}
+
+/* The answer of a stream whose program runs: 200, and the spawn event
+ * first (NDJSON), or the raw bytes with the exit status in trailers. */
+static struct MHD_Response *stream_response(struct http_req *r)
+{
+    struct run_state *st = r->run;
+    if (!st->raw) api_event_spawn(&st->sbuf, exec_job_info(st->job), st->kind == API_PIPELINE);
+    struct MHD_Response *resp = http_stream_response(
+        r, stream_read, st->raw ? "application/octet-stream" : "application/x-ndjson");
+    if (!resp) return NULL;
+    st->resp = resp;
+    if (st->raw) MHD_add_response_header(resp, "Trailer", "Spawnd-Exit-Code, Spawnd-Signal");
+    return resp;
 }
 
 /* --- starting a run ------------------------------------------------------ */
@@ -287,6 +285,37 @@ static unsigned spawn_failure(struct http_req *r, enum api_kind kind, const char
     buf_init(body, 64 * 1024);
     api_spawn_error_encode(body, e, file, kind == API_PIPELINE ? (long)step : -1);
     return 422;
+}
+
+/* A spawn made on a spawner thread (see exec.h) has started, or could not:
+ * a stream answers now; a failure gets the answer exec_job_start's own
+ * would have got. exec/execFile otherwise answer when the job ends. */
+static void run_spawned(struct exec_job *job, void *ctx, int e, const char *file)
+{
+    struct http_req *r = ctx;
+    struct run_state *st = r->run;
+    if (!e) {
+        metrics_job_started(&r->srv->metrics, st->kind);
+        if (st->kind != API_SPAWN && st->kind != API_PIPELINE) return;
+        struct MHD_Response *resp = stream_response(r);
+        if (resp) {
+            http_prepare_response(r, 200, resp);
+        } else {
+            exec_job_kill(job);
+            http_prepare_error(r, &(struct api_error){.code = API_ERR_UNAVAILABLE,
+                                                      .message = "out of memory"});
+        }
+        http_resume(r);
+        return;
+    }
+    stop_watching(r);
+    if (r->client_gone) return;
+    struct api_error err;
+    struct buf b;
+    if (spawn_failure(r, st->kind, file, e, 0, &err, &b) == 422) http_prepare_json(r, 422, &b);
+    else http_prepare_error(r, &err);
+    http_resume(r);
+    server_check_stop(r->srv);
 }
 
 enum MHD_Result run_start_failed(struct http_req *r, const struct api_request *req, int e,
@@ -349,19 +378,17 @@ static enum MHD_Result run_start(struct http_req *r, enum api_kind kind)
     if (exec_job_info(st->job)->pids[0]) metrics_job_started(&s->metrics, kind);
     http_watch_client(r, on_client_gone);
 
-    if (!stream) {
+    /* exec/execFile answer when the job ends; a stream once the program
+     * runs: now, or when a spawner thread has started it (run_spawned). */
+    if (!stream || !exec_job_info(st->job)->pids[0]) {
         http_wait(r);
         return MHD_YES;
     }
-    if (!st->raw) api_event_spawn(&st->sbuf, exec_job_info(st->job), kind == API_PIPELINE);
-    struct MHD_Response *resp = http_stream_response(
-        r, stream_read, st->raw ? "application/octet-stream" : "application/x-ndjson");
+    struct MHD_Response *resp = stream_response(r);
     if (!resp) {
         run_release(r);
         return MHD_NO;
     }
-    st->resp = resp;
-    if (st->raw) MHD_add_response_header(resp, "Trailer", "Spawnd-Exit-Code, Spawnd-Signal");
     return http_respond(r, 200, resp);
 }
 

@@ -277,8 +277,9 @@ static void test_spawns_while_busy(void)
     CHECK(write(fd, "not a program\n", 14) == 14);
     close(fd);
     chmod(bad, 0755);
-    char body[256];
+    char body[256], sbody[256];
     snprintf(body, sizeof body, "{\"file\":\"%s\"}", bad);
+    snprintf(sbody, sizeof sbody, "{\"command\":\"%s\"}", bad);
     for (int i = 0; i < 3; i++) {
         json_object *o = post("/v1/execFile", body, 422);
         CHECK_STR(jstr(o, "error.code"), "ENOEXEC");
@@ -287,8 +288,29 @@ static void test_spawns_while_busy(void)
         o = post("/v1/execFile", "{\"file\":\"/etc/passwd\"}", 422);
         CHECK_STR(jstr(o, "error.code"), "EACCES");
         json_object_put(o);
+        o = post("/v1/spawn", sbody, 422); /* a stream answers only once it runs */
+        CHECK_STR(jstr(o, "error.code"), "ENOEXEC");
+        json_object_put(o);
     }
     unlink(bad);
+
+    /* streams, NDJSON and raw: the spawn event carries the pid */
+    for (int i = 0; i < 3; i++) {
+        struct resp s;
+        http_post_json(&S, "/v1/spawn", "{\"command\":\"sh\",\"args\":[\"-c\",\"echo hi; exit 4\"]}",
+                       &s);
+        CHECK_INT(s.status, 200);
+        const char *b = s.body.data ? s.body.data : "";
+        CHECK(!strncmp(b, "{\"event\":\"spawn\",\"pid\":", 22)); /* first */
+        CHECK(strstr(b, "\"data\":\"hi\\n\"") != NULL);
+        CHECK(strstr(b, "\"exit_code\":4") != NULL);
+        resp_free(&s);
+        http_post_json(&S, "/v1/spawn?format=raw", "{\"command\":\"printf\",\"args\":[\"raw\"]}", &s);
+        CHECK_INT(s.status, 200);
+        CHECK_STR(s.body.data ? s.body.data : "", "raw");
+        CHECK(strstr(s.headers.data ? s.headers.data : "", "Spawnd-Exit-Code: 0") != NULL);
+        resp_free(&s);
+    }
 
     /* many at once, most exiting at once: each answer is its own */
     enum { N = 300 };
