@@ -164,6 +164,9 @@ void run_release(struct http_req *r);
 /* Answer a failed exec_job_start: 429, 503 or the 422 spawn error. */
 enum MHD_Result run_start_failed(struct http_req *r, const struct api_request *req, int err,
                                  size_t step);
+/* The same answer for a spawn that failed on a spawner thread (see exec.h),
+ * prepared for a waiting request (the caller resumes it). */
+void run_spawn_failed(struct http_req *r, enum api_kind kind, const char *file, int err);
 
 /* jobs.c: background jobs and fork. */
 struct jobs *jobs_new(struct server *s);

@@ -62,7 +62,7 @@ struct jobs {
     unsigned nended;
 };
 
-enum jr_mode { JR_FOLLOW, JR_WAIT, JR_STDIN, JR_MESSAGES, JR_ANSWERED };
+enum jr_mode { JR_FOLLOW, JR_WAIT, JR_STDIN, JR_MESSAGES, JR_CREATE, JR_ANSWERED };
 
 /* What a request does with a job. */
 struct job_req {
@@ -174,6 +174,7 @@ static void on_job_output(struct exec_job *job, void *ctx, enum exec_stream stre
 static void flow_check(struct bgjob *j);
 static void on_job_exit(struct exec_job *job, void *ctx);
 static void on_stdin_ready(struct exec_job *job, void *ctx);
+static void on_spawned(struct exec_job *job, void *ctx, int e, const char *file);
 static void on_channel_ready(struct exec_job *job, void *ctx);
 static void on_channel_closed(struct exec_job *job, void *ctx);
 
@@ -181,6 +182,7 @@ static const struct exec_job_cb bg_cb = {
     .on_output = on_job_output,
     .on_exit = on_job_exit,
     .on_stdin_ready = on_stdin_ready,
+    .on_spawned = on_spawned,
     .on_channel_ready = on_channel_ready,
     .on_channel_closed = on_channel_closed,
 };
@@ -487,6 +489,26 @@ static void new_id(struct jobs *js, char *out, size_t size)
     if (out[start] == '-' || out[start] == '_') out[start] = alphabet[rnd[0] % 52];
 }
 
+static struct MHD_Response *created_response(struct http_req *r, struct bgjob *j);
+
+/* j's program runs: into the table, the spawn event first in its output. */
+static void job_listed(struct bgjob *j, const char *request_id)
+{
+    struct jobs *js = j->jobs;
+    metrics_job_started(&js->srv->metrics, j->kind);
+    j->started_wall = wall_ns();
+    j->listed = true;
+    j->next = js->head;
+    if (js->head) js->head->prev = j;
+    else js->tail = j;
+    js->head = j;
+    flow_check(j); /* with backpressure, everything from the first record is kept */
+    api_event_spawn(&j->scratch, exec_job_info(j->job), j->kind == API_PIPELINE);
+    record(j, &j->out);
+    log_info("msg=job.created id=%s kind=%s request=%s", j->id, api_kind_name(j->kind),
+             request_id);
+}
+
 static enum MHD_Result create(struct http_req *r, enum api_kind kind)
 {
     struct server *s = r->srv;
@@ -533,27 +555,62 @@ static enum MHD_Result create(struct http_req *r, enum api_kind kind)
         return ret;
     }
     api_request_free(&req);
-    metrics_job_started(&s->metrics, j->kind);
-    j->started_wall = wall_ns();
-    j->listed = true;
-    j->next = js->head;
-    if (js->head) js->head->prev = j;
-    else js->tail = j;
-    js->head = j;
-    flow_check(j); /* with backpressure, everything from the first record is kept */
-    api_event_spawn(&j->scratch, exec_job_info(j->job), j->kind == API_PIPELINE);
-    record(j, &j->out);
-    log_info("msg=job.created id=%s kind=%s request=%s", j->id, api_kind_name(j->kind), r->id);
+    if (!exec_job_info(j->job)->pids[0]) {
+        /* Handed to a spawner thread: on_spawned lists it and answers. Till
+         * then the creating request holds the only reference: if it goes
+         * away first, the job goes with it (nobody learnt its id). */
+        if (!jr_attach(r, j, JR_CREATE)) {
+            bg_unref(j);
+            return http_respond_code(r, API_ERR_UNAVAILABLE, "out of memory");
+        }
+        bg_unref(j); /* the table's, taken again once listed */
+        http_wait(r);
+        return MHD_YES;
+    }
+    job_listed(j, r->id);
+    return http_respond(r, 201, created_response(r, j));
+}
 
+/* The answer to the request that created j: 201, the job, its Location. */
+static struct MHD_Response *created_response(struct http_req *r, struct bgjob *j)
+{
     struct buf b;
     buf_init(&b, 64 * 1024);
     encode_job(&b, j);
     char loc[160];
     snprintf(loc, sizeof loc, "/v1/jobs/%s", j->id);
     struct MHD_Response *resp = http_json_response(r, &b);
-    if (!resp) return MHD_NO;
-    MHD_add_response_header(resp, "Location", loc);
-    return http_respond(r, 201, resp);
+    if (resp) MHD_add_response_header(resp, "Location", loc);
+    return resp;
+}
+
+/* A background job whose spawn a spawner thread made (see exec.h): into
+ * the table and answer its creator, or answer the creator what the spawn
+ * failed with (the job is then freed with the creating request). */
+static void on_spawned(struct exec_job *job, void *ctx, int e, const char *file)
+{
+    struct bgjob *j = ctx;
+    struct job_req *creator = j->watchers;
+    while (creator && creator->mode != JR_CREATE)
+        creator = creator->wnext;
+    struct http_req *r = creator ? creator->r : NULL;
+    if (creator) creator->mode = JR_ANSWERED;
+    if (e) {
+        if (r) {
+            run_spawn_failed(r, j->kind, file, e);
+            http_resume(r);
+        }
+        return;
+    }
+    j->refs++; /* the table's */
+    job_listed(j, r ? r->id : "-");
+    if (r) {
+        struct MHD_Response *resp = created_response(r, j);
+        if (resp) http_prepare_response(r, 201, resp);
+        else http_prepare_error(r, &(struct api_error){.code = API_ERR_UNAVAILABLE,
+                                                        .message = "out of memory"});
+        http_resume(r);
+    }
 }
 
 enum MHD_Result jobs_create(struct http_req *r)

@@ -310,12 +310,17 @@ static void run_spawned(struct exec_job *job, void *ctx, int e, const char *file
     }
     stop_watching(r);
     if (r->client_gone) return;
-    struct api_error err;
-    struct buf b;
-    if (spawn_failure(r, st->kind, file, e, 0, &err, &b) == 422) http_prepare_json(r, 422, &b);
-    else http_prepare_error(r, &err);
+    run_spawn_failed(r, st->kind, file, e);
     http_resume(r);
     server_check_stop(r->srv);
+}
+
+void run_spawn_failed(struct http_req *r, enum api_kind kind, const char *file, int e)
+{
+    struct api_error err;
+    struct buf b;
+    if (spawn_failure(r, kind, file, e, 0, &err, &b) == 422) http_prepare_json(r, 422, &b);
+    else http_prepare_error(r, &err);
 }
 
 enum MHD_Result run_start_failed(struct http_req *r, const struct api_request *req, int e,

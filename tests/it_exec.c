@@ -291,8 +291,36 @@ static void test_spawns_while_busy(void)
         o = post("/v1/spawn", sbody, 422); /* a stream answers only once it runs */
         CHECK_STR(jstr(o, "error.code"), "ENOEXEC");
         json_object_put(o);
+        char jbody[300];
+        snprintf(jbody, sizeof jbody, "{\"kind\":\"execFile\",\"file\":\"%s\"}", bad);
+        o = post("/v1/jobs", jbody, 422); /* so does job creation */
+        CHECK_STR(jstr(o, "error.code"), "ENOEXEC");
+        json_object_put(o);
     }
     unlink(bad);
+
+    /* background jobs: 201 with the pid, listed, their spawn event first */
+    for (int i = 0; i < 3; i++) {
+        json_object *o = post("/v1/jobs",
+                              "{\"kind\":\"execFile\",\"file\":\"sh\",\"args\":[\"-c\",\"exit 5\"]}", 201);
+        CHECK(jint(o, "pid") > 0);
+        char path[200];
+        snprintf(path, sizeof path, "/v1/jobs/%s/wait", jstr(o, "id") ? jstr(o, "id") : "none");
+        struct resp w;
+        http_get(&S, path, &w);
+        CHECK_INT(w.status, 200);
+        json_object *wj = resp_json(&w);
+        CHECK_INT(jint(wj, "exit_code"), 5);
+        CHECK_INT(jint(wj, "pid"), jint(o, "pid"));
+        json_object_put(wj);
+        resp_free(&w);
+        snprintf(path, sizeof path, "/v1/jobs/%s/output", jstr(o, "id") ? jstr(o, "id") : "none");
+        http_get(&S, path, &w);
+        static const char first[] = "{\"seq\":1,\"event\":\"spawn\",\"pid\":";
+        CHECK(w.body.data && !strncmp(w.body.data, first, strlen(first)));
+        resp_free(&w);
+        json_object_put(o);
+    }
 
     /* streams, NDJSON and raw: the spawn event carries the pid */
     for (int i = 0; i < 3; i++) {
