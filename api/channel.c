@@ -9,7 +9,6 @@
 int api_message_encode(struct buf *out, const char *body, size_t len, struct api_error *err)
 {
     if (api_json_check(body, len, API_MAX_DEPTH, err) < 0) return -1;
-    size_t start = out->len;
     if (buf_reserve(out, len + 1) < 0)
         return api_error_set(err, API_ERR_PAYLOAD_TOO_LARGE, NULL, "message too large");
     char *w = out->data + out->len;
@@ -28,7 +27,6 @@ int api_message_encode(struct buf *out, const char *body, size_t len, struct api
     *w++ = '\n';
     out->len = (size_t)(w - out->data);
     out->data[out->len] = 0;
-    (void)start;
     return 0;
 }
 
