@@ -747,7 +747,7 @@ int main(void)
     double t0 = now_s();
     make_tmpdir(TMP, sizeof TMP, "hostile");
     signal(SIGPIPE, SIG_IGN);
-    struct { const char *name; void (*fn)(void); } tests[] = {
+    static const struct named_test tests[] = {
         {"slowloris", test_slowloris},
         {"request_deadline", test_request_deadline},
         {"big_and_smuggled", test_big_and_smuggled},
@@ -756,14 +756,5 @@ int main(void)
         {"out_of_descriptors", test_out_of_descriptors},
         {"faults", test_faults},
     };
-    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
-        double t = now_s();
-        int before = check_failures;
-        tests[i].fn();
-        fprintf(stderr, "%-20s %s %.2f s\n", tests[i].name,
-                check_failures == before ? "ok  " : "FAIL", now_s() - t);
-    }
-    remove_tree(TMP);
-    fprintf(stderr, "it_hostile: %.1f s, %d known bug(s) noted\n", now_s() - t0, known_bugs);
-    return check_status();
+    return run_named("it_hostile", tests, sizeof tests / sizeof tests[0], TMP, t0);
 }

@@ -1053,20 +1053,11 @@ int main(void)
     double t0 = now_s();
     make_tmpdir(TMP, sizeof TMP, "sec");
     signal(SIGPIPE, SIG_IGN);
-    struct { const char *name; void (*fn)(void); } tests[] = {
+    static const struct named_test tests[] = {
         {"tokens", test_tokens},       {"listen_and_config", test_listen_and_config},
         {"tls", test_tls},             {"allow", test_allow},
         {"env_allow", test_env_allow}, {"rlimits", test_rlimits},
         {"uid_gid", test_uid_gid},     {"pdeathsig", test_pdeathsig},
     };
-    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
-        double t = now_s();
-        int before = check_failures;
-        tests[i].fn();
-        fprintf(stderr, "%-20s %s %.2f s\n", tests[i].name,
-                check_failures == before ? "ok  " : "FAIL", now_s() - t);
-    }
-    remove_tree(TMP);
-    fprintf(stderr, "it_security: %.1f s, %d known bug(s) noted\n", now_s() - t0, known_bugs);
-    return check_status();
+    return run_named("it_security", tests, sizeof tests / sizeof tests[0], TMP, t0);
 }

@@ -522,30 +522,26 @@ static void test_jobs_round_trip(void)
     call_free(&c);
     free(id);
 
-    /* kill with the default SIGTERM, then by name and number. */
-    id = start_job((const char *const[]){"start", "--", "sleep", "30", NULL});
-    CTL(c, "kill", id);
-    CHECK_RC(c, 0);
-    call_free(&c);
-    CTL(c, "wait", id);
-    CHECK_RC(c, 143);
-    call_free(&c);
-    free(id);
-    id = start_job((const char *const[]){"start", "--", "sleep", "30", NULL});
-    CTL(c, "kill", id, "KILL");
-    CHECK_RC(c, 0);
-    call_free(&c);
-    CTL(c, "wait", id);
-    CHECK_RC(c, 137);
-    call_free(&c);
-    free(id);
-    id = start_job((const char *const[]){"start", "--", "sleep", "30", NULL});
-    CTL(c, "kill", id, "2");
-    CHECK_RC(c, 0);
-    call_free(&c);
-    CTL(c, "wait", id);
-    CHECK_RC(c, 130);
-    call_free(&c);
+    /* kill with the default SIGTERM, then by name and number; wait exits
+     * 128 + the signal. */
+    static const struct {
+        const char *sig;
+        int rc;
+    } kills[] = {{NULL, 143}, {"KILL", 137}, {"2", 130}};
+    id = NULL;
+    for (size_t k = 0; k < sizeof kills / sizeof kills[0]; k++) {
+        free(id);
+        id = start_job((const char *const[]){"start", "--", "sleep", "30", NULL});
+        if (kills[k].sig)
+            CTL(c, "kill", id, kills[k].sig);
+        else
+            CTL(c, "kill", id);
+        CHECK_RC(c, 0);
+        call_free(&c);
+        CTL(c, "wait", id);
+        CHECK_RC(c, kills[k].rc);
+        call_free(&c);
+    }
     CTL(c, "kill", id, "SIGNOPE");
     CHECK_RC(c, 125);
     check_one_line(&c);

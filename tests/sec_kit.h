@@ -266,6 +266,28 @@ static inline void remove_tree(const char *dir)
     if (system(cmd)) {}
 }
 
+/* A battery's named tests, run in order with a line each (ok/FAIL, time);
+ * then the scratch folder goes and the summary line is printed. */
+struct named_test {
+    const char *name;
+    void (*fn)(void);
+};
+
+static inline int run_named(const char *battery, const struct named_test *tests, size_t n,
+                            const char *tmpdir, double t0)
+{
+    for (size_t i = 0; i < n; i++) {
+        double t = now_s();
+        int before = check_failures;
+        tests[i].fn();
+        fprintf(stderr, "%-20s %s %.2f s\n", tests[i].name,
+                check_failures == before ? "ok  " : "FAIL", now_s() - t);
+    }
+    remove_tree(tmpdir);
+    fprintf(stderr, "%s: %.1f s, %d known bug(s) noted\n", battery, now_s() - t0, known_bugs);
+    return check_status();
+}
+
 /* The whole log of a server (caller frees). */
 static inline char *read_all(const char *path)
 {
