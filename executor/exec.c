@@ -74,8 +74,9 @@ struct exec_job {
 
     struct loop_watch ch_w; /* the channel (fork): our end of the socketpair */
     int ch_fd;
-    struct buf ch_out; /* messages not yet written */
-    bool ch_full;      /* exec_job_send said -ENOBUFS: call on_channel_ready */
+    struct buf ch_out;          /* messages not yet written */
+    struct loop_defer ch_flush; /* writes ch_out once the batch of events is handled */
+    bool ch_full;               /* exec_job_send said -ENOBUFS: call on_channel_ready */
 
     struct loop_timer timeout, drain, grace;
     struct exec_job *prev, *next; /* every job not yet freed */
@@ -450,6 +451,7 @@ bool exec_job_stdin_open(const struct exec_job *job)
 static void channel_close(struct exec_job *job)
 {
     if (job->ch_fd < 0) return;
+    loop_defer_cancel(job->ex->loop, &job->ch_flush);
     loop_watch_del(job->ex->loop, &job->ch_w);
     close(job->ch_fd);
     job->ch_fd = -1;
@@ -489,7 +491,8 @@ static ssize_t channel_read(struct exec_job *job)
     return n;
 }
 
-static void channel_flush(struct exec_job *job)
+/* Write what the socket takes now. Returns -1 once the channel is closed. */
+static int channel_write(struct exec_job *job)
 {
     while (job->ch_out.len) {
         ssize_t w = send(job->ch_fd, job->ch_out.data, job->ch_out.len, MSG_NOSIGNAL);
@@ -497,11 +500,30 @@ static void channel_flush(struct exec_job *job)
         if (w < 0 && errno == EAGAIN) break;
         if (w < 0) {
             channel_close(job);
-            return;
+            return -1;
         }
         buf_consume(&job->ch_out, (size_t)w);
     }
+    return 0;
+}
+
+/* Write what is queued; wait for EPOLLOUT for the rest, and tell the caller
+ * that was refused (-ENOBUFS) once half the queue is free again. Only ever
+ * called from the loop itself (a watcher or a deferred task), never from
+ * inside a caller's call into the executor. */
+static void channel_flush(struct exec_job *job)
+{
+    if (channel_write(job) < 0) return;
     loop_watch_mod(job->ex->loop, &job->ch_w, job->ch_out.len ? EPOLLIN | EPOLLOUT : EPOLLIN);
+    if (job->ch_full && job->ch_out.len <= EXEC_CHANNEL_QUEUE / 2) {
+        job->ch_full = false;
+        if (job->cb && job->cb->on_channel_ready) job->cb->on_channel_ready(job, job->ctx);
+    }
+}
+
+static void on_channel_flush(struct loop_defer *d)
+{
+    channel_flush((struct exec_job *)((char *)d - offsetof(struct exec_job, ch_flush)));
 }
 
 static void on_channel(struct loop_watch *w, uint32_t revents)
@@ -514,16 +536,10 @@ static void on_channel(struct loop_watch *w, uint32_t revents)
         exec_job_unref(job);
         if (gone) return;
     }
-    if (job->ch_fd >= 0 && (revents & EPOLLOUT)) {
-        channel_flush(job);
-        if (job->ch_fd >= 0 && job->ch_full && job->ch_out.len <= EXEC_CHANNEL_QUEUE / 2) {
-            job->ch_full = false;
-            if (job->cb && job->cb->on_channel_ready) job->cb->on_channel_ready(job, job->ctx);
-        }
-    }
+    if (job->ch_fd >= 0 && (revents & EPOLLOUT)) channel_flush(job);
 }
 
-int exec_job_queue(struct exec_job *job, const char *data, size_t n)
+int exec_job_send(struct exec_job *job, const char *data, size_t n)
 {
     if (job->ch_fd < 0) return -EPIPE;
     /* The queue holds at most EXEC_CHANNEL_QUEUE bytes, but one message of
@@ -533,23 +549,17 @@ int exec_job_queue(struct exec_job *job, const char *data, size_t n)
         return -ENOBUFS;
     }
     if (buf_append(&job->ch_out, data, n) < 0) return -ENOMEM;
+    /* Not written yet: messages queued by the same batch of events go out
+     * in one write, and the child wakes once for all of them. */
+    if (!(job->ch_w.events & EPOLLOUT)) loop_defer(job->ex->loop, &job->ch_flush);
     return 0;
-}
-
-void exec_job_flush(struct exec_job *job)
-{
-    if (job->ch_fd >= 0 && job->ch_out.len) channel_flush(job);
-}
-
-int exec_job_send(struct exec_job *job, const char *data, size_t n)
-{
-    int e = exec_job_queue(job, data, n);
-    if (e == 0) channel_flush(job);
-    return e;
 }
 
 void exec_job_close_channel(struct exec_job *job)
 {
+    /* What the socket takes of the queue still goes (a message answered 202
+     * a moment ago, its write deferred); the rest is dropped. */
+    if (job->ch_fd >= 0 && channel_write(job) < 0) return;
     channel_close(job);
 }
 
@@ -1148,6 +1158,7 @@ struct exec_job *exec_job_start(struct executor *ex, const struct exec_spec *spe
     job->ch_fd = -1;
     buf_init(&job->ch_out, SIZE_MAX / 2); /* bounded by exec_job_send's rule */
     loop_watch_init(&job->ch_w, on_channel);
+    loop_defer_init(&job->ch_flush, on_channel_flush);
     job->npipes = n + 1;
     snprintf(job->label, sizeof job->label, "%s", spec->label ? spec->label : "-");
     loop_watch_init(&job->in_w, on_stdin);

@@ -170,14 +170,12 @@ ssize_t exec_job_write_stdin(struct exec_job *job, const char *data, size_t n);
 void exec_job_close_stdin(struct exec_job *job);
 bool exec_job_stdin_open(const struct exec_job *job);
 
-/* Queue one whole message for the channel and write what the socket takes.
- * Returns 0, -ENOBUFS when the queue (EXEC_CHANNEL_QUEUE) cannot take all
- * of it, -EPIPE when closed, -ENOMEM. */
+/* Queue one whole message for the channel. It is written once the batch
+ * of events being handled is done, with whatever else this batch queued
+ * (one write, one wake-up of the child). Returns 0, -ENOBUFS when the
+ * queue (EXEC_CHANNEL_QUEUE) cannot take all of it (on_channel_ready
+ * follows), -EPIPE when closed, -ENOMEM. */
 int exec_job_send(struct exec_job *job, const char *data, size_t n);
-/* The same without writing yet, for a run of messages that arrived
- * together (one write for all): call exec_job_flush() after the last. */
-int exec_job_queue(struct exec_job *job, const char *data, size_t n);
-void exec_job_flush(struct exec_job *job);
 void exec_job_close_channel(struct exec_job *job);
 bool exec_job_channel_open(const struct exec_job *job);
 

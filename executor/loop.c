@@ -33,6 +33,9 @@ struct loop {
         loop_signal_cb cb;
         void *arg;
     } sig[LOOP_NSIG];
+    /* Deferred tasks, in the order queued. */
+    struct loop_defer *defer_head, *defer_tail;
+    size_t ndefer;
 };
 
 uint64_t loop_now_ns(void)
@@ -125,6 +128,51 @@ static int run_timers(struct loop *l)
     if (l->heap[0]->due_ns <= now) return 0;
     uint64_t ms = (l->heap[0]->due_ns - now + 999999) / 1000000;
     return ms > 60000 ? 60000 : (int)ms;
+}
+
+/* --- deferred tasks ------------------------------------------------------ */
+
+void loop_defer_init(struct loop_defer *d, loop_defer_cb cb)
+{
+    d->prev = d->next = NULL;
+    d->queued = 0;
+    d->cb = cb;
+}
+
+void loop_defer(struct loop *l, struct loop_defer *d)
+{
+    if (d->queued) return;
+    d->queued = 1;
+    d->next = NULL;
+    d->prev = l->defer_tail;
+    if (l->defer_tail) l->defer_tail->next = d;
+    else l->defer_head = d;
+    l->defer_tail = d;
+    l->ndefer++;
+}
+
+void loop_defer_cancel(struct loop *l, struct loop_defer *d)
+{
+    if (!d->queued) return;
+    if (d->prev) d->prev->next = d->next;
+    else l->defer_head = d->next;
+    if (d->next) d->next->prev = d->prev;
+    else l->defer_tail = d->prev;
+    d->prev = d->next = NULL;
+    d->queued = 0;
+    l->ndefer--;
+}
+
+/* Runs the tasks queued so far; those they queue wait for the next round
+ * (the loop then does not sleep), so a task that keeps re-queueing itself
+ * cannot starve the descriptors. */
+static void run_defers(struct loop *l)
+{
+    for (size_t n = l->ndefer; n && l->defer_head; n--) {
+        struct loop_defer *d = l->defer_head;
+        loop_defer_cancel(l, d);
+        d->cb(d);
+    }
 }
 
 /* --- watchers ---------------------------------------------------------- */
@@ -247,8 +295,10 @@ int loop_run(struct loop *l)
 {
     l->stop = 0;
     while (!l->stop) {
+        run_defers(l);
         int timeout = run_timers(l);
         if (l->stop) break;
+        if (l->defer_head) timeout = 0;
         log_flush(); /* this iteration's log lines, after its answers went out */
         int n = epoll_wait(l->epfd, l->events, LOOP_BATCH, timeout);
         if (n < 0) {

@@ -19,10 +19,12 @@
 struct loop;
 struct loop_watch;
 struct loop_timer;
+struct loop_defer;
 
 typedef void (*loop_watch_cb)(struct loop_watch *w, uint32_t revents);
 typedef void (*loop_timer_cb)(struct loop_timer *t);
 typedef void (*loop_signal_cb)(int signo, void *arg);
+typedef void (*loop_defer_cb)(struct loop_defer *d);
 
 struct loop_watch {
     int fd;          /* -1 while not added */
@@ -72,6 +74,20 @@ static inline int loop_timer_active(const struct loop_timer *t)
 {
     return t->idx != (size_t)-1;
 }
+
+/* Work put off until the batch of events being handled is done: what the
+ * callbacks of one batch queued for a descriptor (a run of messages that
+ * came in one read, say) is then written once for all. A deferred task is
+ * queued at most once; it runs before the loop next sleeps, in the order
+ * queued. Its owner cancels it before it is freed. */
+struct loop_defer {
+    struct loop_defer *prev, *next;
+    int queued;
+    loop_defer_cb cb;
+};
+void loop_defer_init(struct loop_defer *d, loop_defer_cb cb);
+void loop_defer(struct loop *l, struct loop_defer *d);
+void loop_defer_cancel(struct loop *l, struct loop_defer *d);
 
 /* Call cb(signo, arg) from the loop whenever signo arrives. signo must be one
  * of the signals loop_new() blocked. One callback per signal. */

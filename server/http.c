@@ -665,21 +665,26 @@ static char *read_file(const char *path)
 
 static void mhd_run(struct server *s)
 {
-    s->mhd_kicked = false;
-    s->in_mhd_run = true;
-    MHD_run(s->mhd);
-    s->in_mhd_run = false;
-    MHD_UNSIGNED_LONG_LONG ms;
-    if (s->mhd_kicked) ms = 0; /* asked for during this run: another one right away */
-    else if (MHD_get_timeout(s->mhd, &ms) != MHD_YES) ms = UINT64_MAX;
-    if (ms == UINT64_MAX) loop_timer_stop(s->loop, &s->mhd_t);
-    else loop_timer_start(s->loop, &s->mhd_t, ms);
+    MHD_UNSIGNED_LONG_LONG ms = UINT64_MAX;
+    /* A resumed connection takes two runs: one makes its reply ready, the
+     * next sends it (MHD then reports a timeout of 0). Both at once. */
+    for (int run = 0; run < 2; run++) {
+        s->mhd_kicked = false;
+        s->in_mhd_run = true;
+        MHD_run(s->mhd);
+        s->in_mhd_run = false;
+        if (MHD_get_timeout(s->mhd, &ms) != MHD_YES) ms = UINT64_MAX;
+        if (ms != 0 && !s->mhd_kicked) break;
+    }
+    loop_timer_stop(s->loop, &s->mhd_t);
+    if (s->mhd_kicked || ms == 0) loop_defer(s->loop, &s->mhd_kick); /* more right away */
+    else if (ms != UINT64_MAX) loop_timer_start(s->loop, &s->mhd_t, ms);
 }
 
 void server_kick(struct server *s)
 {
     if (s->in_mhd_run) s->mhd_kicked = true;
-    else loop_timer_start(s->loop, &s->mhd_t, 0);
+    else loop_defer(s->loop, &s->mhd_kick);
 }
 
 static void on_mhd_fd(struct loop_watch *w, uint32_t revents)
@@ -690,6 +695,11 @@ static void on_mhd_fd(struct loop_watch *w, uint32_t revents)
 static void on_mhd_timer(struct loop_timer *t)
 {
     mhd_run((struct server *)((char *)t - offsetof(struct server, mhd_t)));
+}
+
+static void on_mhd_kick(struct loop_defer *d)
+{
+    mhd_run((struct server *)((char *)d - offsetof(struct server, mhd_kick)));
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -710,6 +720,7 @@ int server_start(struct server *s)
     if (!s->jobs) return -1;
     loop_timer_init(&s->stop_t, on_stop_deadline);
     loop_timer_init(&s->mhd_t, on_mhd_timer);
+    loop_defer_init(&s->mhd_kick, on_mhd_kick);
     s->metrics.start_wall_s = (uint64_t)time(NULL);
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
@@ -827,6 +838,7 @@ void server_stop(struct server *s)
     }
     loop_timer_stop(s->loop, &s->stop_t);
     loop_timer_stop(s->loop, &s->mhd_t);
+    loop_defer_cancel(s->loop, &s->mhd_kick);
     /* MHD cannot stop with connections suspended: resume them all first. */
     for (struct http_req *r = s->reqs; r; r = r->next) {
         r->client_gone = true;

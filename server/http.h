@@ -38,7 +38,8 @@ struct server {
     struct executor *ex;
     struct MHD_Daemon *mhd;
     struct loop_watch mhd_w;
-    struct loop_timer mhd_t;
+    struct loop_timer mhd_t;    /* MHD's own timeouts */
+    struct loop_defer mhd_kick; /* another MHD run once this batch of events is handled */
     bool in_mhd_run, mhd_kicked;
     bool shutting_down;
     int exit_status;

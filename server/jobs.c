@@ -886,7 +886,7 @@ static int messages_line(struct job_req *jr, const char *line, size_t n)
         messages_fail(jr, err.code, err.message);
         return -1;
     }
-    int e = exec_job_queue(jr->j->job, jr->enc.data, jr->enc.len); /* written below */
+    int e = exec_job_send(jr->j->job, jr->enc.data, jr->enc.len);
     if (e == -ENOBUFS) return e;
     if (e == -EPIPE) messages_fail(jr, API_ERR_CONFLICT, "the channel is closed");
     else if (e < 0) messages_fail(jr, API_ERR_UNAVAILABLE, "out of memory");
@@ -943,7 +943,6 @@ enum MHD_Result jobs_messages_upload(struct http_req *r, const char *data, size_
         jr->part.len = 0;
         p = nl + 1;
     }
-    exec_job_flush(jr->j->job); /* the lines of this read, in one write */
     /* After a failure (or with the client gone) the rest is dropped. */
     *size = jr->failed || r->client_gone ? 0 : (size_t)(end - p);
     return MHD_YES;
@@ -955,7 +954,6 @@ static enum MHD_Result messages_answer(struct http_req *r, struct job_req *jr)
     if (!jr->failed && jr->part.len &&
         messages_line(jr, jr->part.data, jr->part.len) == -ENOBUFS)
         messages_fail(jr, API_ERR_UNAVAILABLE, "the child is not reading its channel");
-    exec_job_flush(jr->j->job);
     if (jr->failed) return http_respond_error(r, &jr->err);
     struct buf ok;
     buf_init(&ok, 64);
