@@ -283,6 +283,8 @@ wrk_run() { # conns script url [extra wrk args]
 lua_exec=$peers/load/exec.lua
 lua_webhook=$here/webhook_post.lua
 lua_sleep=$peers/load/sleep_many.lua
+lua_get=$bench/get.lua # empty: wrk's plain GET
+: >"$lua_get"
 
 # The raw loop: n is sized from a short calibration so one run lasts about WRK_S.
 spawn_rate_run() { # k n: prints "CHILDREN_PER_S US_PER_CHILD"
@@ -303,6 +305,7 @@ m_exec() { # contender conns
     spawnd) r=$(wrk_run "$2" "$lua_exec" "$base_spawnd/") ;;
     node) r=$(wrk_run "$2" "$lua_exec" "$base_node/") ;;
     webhook) r=$(wrk_run "$2" "$lua_webhook" "$base_webhook/") ;;
+    healthz) r=$(wrk_run "$2" "$lua_get" "$base_spawnd/healthz") ;; # the HTTP round trip alone
     raw)
         r=$(spawn_rate_run "$2" "$([ "$2" = 1 ] && echo "$n_k1" || echo "$n_k8")")
         add "raw.k$2.rate" "${r% *}"
@@ -472,7 +475,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
     log "bench: round $round/$ROUNDS"
     for c in $(rotate "$round" spawnd node webhook raw); do m_exec "$c" 8; done
     for c in $(rotate "$round" spawnd node webhook); do m_exec "$c" 32; done
-    for c in $(rotate "$round" spawnd raw); do m_exec "$c" 1; done
+    for c in $(rotate "$round" spawnd raw healthz); do m_exec "$c" 1; done
     for c in $(rotate "$round" ndjson raw node nginx); do m_stream "$c"; done
     for c in $(rotate "$round" spawnd node); do m_sleepers "$c"; done
 done
@@ -572,6 +575,9 @@ target() { # label key op target unit: an absolute target on one median
     row "spawnd        -c1  median latency" spawnd.c1.p50 "us"
     row "spawnd        -c1  req/s" spawnd.c1.rate "/s"
     row "raw loop      -k1  time per child" raw.k1.us "us" 1
+    row "spawnd GET /healthz -c1 median (HTTP alone)" healthz.c1.p50 "us"
+    floor=$(awk -v r="$(med raw.k1.us)" -v h="$(med healthz.c1.p50)" 'BEGIN {if (r > 0 && h > 0) printf "%.2fx", (r + h) / r; else print "-"}')
+    printf '  %-44s %12s\n' "floor: (raw per child + HTTP alone) / raw" "$floor"
     echo
     echo "3. streaming ${STREAM_MIB} MiB of text through 'cat' (payload MB/s, curl)"
     row "spawnd /v1/spawn NDJSON" stream.ndjson "MB/s"
