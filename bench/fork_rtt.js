@@ -107,9 +107,14 @@ function runSpawnd(base) {
       upload.on('socket', (sock) => sock.setNoDelay(true));
       upload.flushHeaders();
     }
+    /* The lines sent while one read of echoes is handled go out as one
+     * chunk, as any client streaming lines would write what it has. */
+    let batch = null;
     const send = (i) => {
       if (upload) {
-        upload.write(`${JSON.stringify({ i })}\n`);
+        const l = `${JSON.stringify({ i })}\n`;
+        if (batch !== null) batch += l;
+        else upload.write(l);
         return;
       }
       req('POST', `/v1/jobs/${id}/messages`, { i }, (st2, s2) => {
@@ -129,12 +134,16 @@ function runSpawnd(base) {
       res.on('data', (d) => {
         line += d;
         let nl;
+        batch = '';
         while ((nl = line.indexOf('\n')) >= 0) {
           const ev = JSON.parse(line.slice(0, nl));
           line = line.slice(nl + 1);
           if (!ev.message) fail(`spawnd: got ${JSON.stringify(ev)}`);
           ex.onEcho(ev.message);
         }
+        const b = batch;
+        batch = null;
+        if (b && upload) upload.write(b);
       });
     });
     follow.on('error', () => {});

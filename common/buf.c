@@ -85,3 +85,16 @@ void buf_consume(struct buf *b, size_t n)
     b->len -= n;
     b->data[b->len] = 0;
 }
+
+size_t fmt_u64(char *dst, unsigned long long v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        dst[i] = tmp[n - 1 - i];
+    return n;
+}

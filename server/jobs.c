@@ -162,9 +162,10 @@ static void on_ttl(struct loop_timer *t)
 static void record(struct bgjob *j, struct evlog *log)
 {
     if (j->scratch.len < 2) return;
-    char prefix[40];
-    int n = snprintf(prefix, sizeof prefix, "{\"seq\":%llu,", (unsigned long long)log->next);
-    if (evlog_append(log, prefix, (size_t)n, j->scratch.data + 1, j->scratch.len - 1) == 0)
+    char prefix[40] = "{\"seq\":";
+    size_t n = 7 + fmt_u64(prefix + 7, log->next);
+    prefix[n++] = ',';
+    if (evlog_append(log, prefix, n, j->scratch.data + 1, j->scratch.len - 1) == 0)
         log_error("msg=\"out of memory keeping output\" job=%s", j->id);
     buf_reset(&j->scratch);
 }

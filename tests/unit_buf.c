@@ -112,10 +112,27 @@ static void test_printf(void)
     buf_free(&b);
 }
 
+static void test_fmt_u64(void)
+{
+    char d[24];
+    static const struct {
+        unsigned long long v;
+        const char *s;
+    } cases[] = {{0, "0"}, {7, "7"}, {10, "10"}, {1234567890, "1234567890"},
+                 {18446744073709551615ull, "18446744073709551615"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t n = fmt_u64(d, cases[i].v);
+        d[n] = 0;
+        CHECK_INT(n, strlen(cases[i].s));
+        CHECK_STR(d, cases[i].s);
+    }
+}
+
 int main(void)
 {
     test_basics();
     test_cap();
     test_printf();
+    test_fmt_u64();
     return check_status();
 }
