@@ -10,24 +10,49 @@
 static enum log_level min_level = LOG_INFO;
 static char pending[32 * 1024]; /* lines not yet written: see log_flush() */
 static size_t npending;
-static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 void log_set_level(enum log_level level)
 {
     min_level = level;
 }
 
+/* "ts=YYYY-MM-DDTHH:MM:SS.mmmZ level=NAME " at line; returns its length. The
+ * part up to the second is made once a second: gmtime and snprintf cost
+ * more than the rest of most lines. */
+static size_t line_prefix(char *line, enum log_level level)
+{
+    static time_t sec = -1;
+    static char date[32];
+    static size_t ndate;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (ts.tv_sec != sec) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        int n = snprintf(date, sizeof date, "ts=%04d-%02d-%02dT%02d:%02d:%02d.", tm.tm_year + 1900,
+                         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        ndate = n > 0 && (size_t)n < sizeof date ? (size_t)n : 0;
+        sec = ts.tv_sec;
+    }
+    memcpy(line, date, ndate);
+    size_t k = ndate;
+    long ms = ts.tv_nsec / 1000000;
+    line[k++] = (char)('0' + ms / 100);
+    line[k++] = (char)('0' + ms / 10 % 10);
+    line[k++] = (char)('0' + ms % 10);
+    static const char *const tails[] = {"Z level=debug ", "Z level=info ", "Z level=warn ",
+                                        "Z level=error "};
+    const char *tail = tails[level];
+    size_t nt = strlen(tail);
+    memcpy(line + k, tail, nt);
+    return k + nt;
+}
+
 void log_write(enum log_level level, const char *fmt, ...)
 {
     if (level < min_level) return;
     char line[2048];
-    struct timespec ts;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    int n = snprintf(line, sizeof line, "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts.tv_nsec / 1000000, level_names[level]);
+    int n = (int)line_prefix(line, level);
     va_list ap;
     va_start(ap, fmt);
     int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
