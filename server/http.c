@@ -838,7 +838,6 @@ void server_stop(struct server *s)
     }
     loop_timer_stop(s->loop, &s->stop_t);
     loop_timer_stop(s->loop, &s->mhd_t);
-    loop_defer_cancel(s->loop, &s->mhd_kick);
     /* MHD cannot stop with connections suspended: resume them all first. */
     for (struct http_req *r = s->reqs; r; r = r->next) {
         r->client_gone = true;
@@ -847,6 +846,7 @@ void server_stop(struct server *s)
         http_resume(r);
     }
     MHD_run(s->mhd);
+    loop_defer_cancel(s->loop, &s->mhd_kick); /* the resumes above asked for that run */
     loop_watch_del(s->loop, &s->mhd_w);
     MHD_stop_daemon(s->mhd);
     s->mhd = NULL;
