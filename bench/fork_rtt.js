@@ -13,12 +13,17 @@
  *   node fork_rtt.js URL N [W] stream    the same, but every message is one line
  *                                        of a single streamed POST .../messages
  *                                        (Content-Type: application/x-ndjson)
+ *   node fork_rtt.js tcp:PORT N [W]      no HTTP: one line per message over a plain
+ *                                        TCP connection to a relay that runs
+ *                                        fork_echo.js per connection (bench/run.sh
+ *                                        uses socat): the bare three-process path
  *
  * W (default 1) messages are kept in flight: each echo sends the next one.
  * With W = 1 the figures are one-at-a-time latency. The first 10% of the round
  * trips are a warm-up and are not counted.
  */
 const http = require('http');
+const net = require('net');
 const path = require('path');
 const cp = require('child_process');
 
@@ -74,6 +79,33 @@ function runLocal() {
   const ex = exchange((i) => c.send({ i }), () => c.disconnect());
   c.on('message', ex.onEcho);
   ex.start();
+}
+
+function runRelay(port) {
+  const sock = net.connect(port, '127.0.0.1');
+  sock.setNoDelay(true);
+  let batch = null; /* as below: what one read of echoes makes us send, in one write */
+  const ex = exchange((i) => {
+    const l = `${JSON.stringify({ i })}\n`;
+    if (batch !== null) batch += l;
+    else sock.write(l);
+  }, () => sock.destroy());
+  let line = '';
+  sock.setEncoding('utf8');
+  sock.on('data', (d) => {
+    line += d;
+    batch = '';
+    let nl;
+    while ((nl = line.indexOf('\n')) >= 0) {
+      ex.onEcho(JSON.parse(line.slice(0, nl)));
+      line = line.slice(nl + 1);
+    }
+    const b = batch;
+    batch = null;
+    if (b && !sock.destroyed) sock.write(b);
+  });
+  sock.on('error', (e) => fail(`relay on port ${port}: ${e.message}`));
+  sock.on('connect', () => ex.start());
 }
 
 function runSpawnd(base) {
@@ -153,4 +185,5 @@ function runSpawnd(base) {
 
 if (!target || !(n > 0) || !(window > 0)) fail('usage: node fork_rtt.js local|URL [N] [W] [stream]');
 if (target === 'local') runLocal();
+else if (target.startsWith('tcp:')) runRelay(parseInt(target.slice(4), 10));
 else runSpawnd(target);

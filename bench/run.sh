@@ -75,6 +75,7 @@ have_cmd webhook || need+=(webhook)
 have_cmd nginx || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 have_cmd node || need+=(nodejs)
 have_cmd curl || need+=(curl)
+have_cmd socat || need+=(socat)
 have_cmd pgrep || need+=(procps)
 have_cmd cmake || need+=(cmake)
 have_cmd gcc || need+=(gcc libc6-dev)
@@ -190,6 +191,17 @@ node "$peers/node_peer.js" 0 2>"$bench/node_peer.log" >/dev/null &
 node_pid=$!
 pids+=($node_pid)
 node_port=$(port_from_log "$bench/node_peer.log" $node_pid node_peer)
+
+# The bare relay for the fork exchange: socat runs the echo child per
+# connection with its channel on the socket (NODE_CHANNEL_FD=0) and copies
+# bytes both ways; no HTTP, no checks. The limit of a three-process path.
+relay_port=$(free_port)
+NODE_CHANNEL_FD=0 NODE_CHANNEL_SERIALIZATION_MODE=json \
+    socat -b 65536 "TCP-LISTEN:$relay_port,bind=127.0.0.1,reuseaddr,fork" \
+    EXEC:"node $here/fork_echo.js" >"$bench/relay.log" 2>&1 &
+relay_pid=$!
+pids+=($relay_pid)
+wait_port "$relay_port" $relay_pid relay
 
 webhook_port=$(free_port)
 webhook -hooks "$peers/webhook/hooks.json" -ip 127.0.0.1 -port "$webhook_port" -nopanic \
@@ -499,13 +511,15 @@ for ((round = 1; round <= ROUNDS; round++)); do
     if implemented "$fork_status"; then
         # one message at a time (W=1) and 16 in flight; spawnd per-message
         # POSTs ("post") or one streamed NDJSON POST ("stream")
-        for c in $(rotate "$round" post stream local stream16 local16); do
+        for c in $(rotate "$round" post stream local relay stream16 local16 relay16); do
             case $c in
             post) args=("$base_spawnd" "$FORK_N" 1) ;;
             stream) args=("$base_spawnd" "$FORK_N" 1 stream) ;;
             local) args=(local "$FORK_N" 1) ;;
             stream16) args=("$base_spawnd" "$((FORK_N * 4))" 16 stream) ;;
             local16) args=(local "$((FORK_N * 4))" 16) ;;
+            relay) args=("tcp:$relay_port" "$FORK_N" 1) ;;
+            relay16) args=("tcp:$relay_port" "$((FORK_N * 4))" 16) ;;
             esac
             r=$(node "$here/fork_rtt.js" "${args[@]}") || { note "fork.$c" "round$round:failed"; continue; }
             set -- $r
@@ -544,6 +558,16 @@ ratio() { # label numerator-key denominator-key op target [scale]
     ok=$(awk -v v="$v" -v t="$5" -v op="$4" 'BEGIN {print ((op == ">=" && v >= t) || (op == "<=" && v <= t)) ? "ok" : "MISSED"}')
     [ "$ok" = MISSED ] && verdicts_missed=$((verdicts_missed + 1))
     printf '  %-44s %8s   %-8s %s\n' "$1" "${v}x" "$4 $5" "$ok"
+}
+reference() { # label numerator-key denominator-key: a ratio shown, not judged
+    local a b
+    a=$(med "$2")
+    b=$(med "$3")
+    if [ -z "$a" ] || [ -z "$b" ] || [ "$(awk -v b="$b" 'BEGIN {print (b == 0)}')" = 1 ]; then
+        printf '  %-44s %8s\n' "$1" "-"
+        return
+    fi
+    printf '  %-44s %8s\n' "$1" "$(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.2fx", a / b}')"
 }
 target() { # label key op target unit: an absolute target on one median
     local v ok
@@ -608,11 +632,14 @@ target() { # label key op target unit: an absolute target on one median
         row "fork round trip, streamed NDJSON POST, median" fork.stream "us" 1
         row "fork round trip, streamed NDJSON POST, p99" fork.stream.p99 "us" 1
         row "node child_process.fork round trip, median" fork.local "us" 1
+        row "bare relay (socat, no HTTP) round trip, median" fork.relay "us" 1
         row "round trips/s one at a time: POST per message" fork.post.rate "/s"
         row "round trips/s one at a time: streamed" fork.stream.rate "/s"
         row "round trips/s one at a time: node's own fork" fork.local.rate "/s"
+        row "round trips/s one at a time: bare relay" fork.relay.rate "/s"
         row "round trips/s, 16 in flight: streamed" fork.stream16.rate "/s"
         row "round trips/s, 16 in flight: node's own fork" fork.local16.rate "/s"
+        row "round trips/s, 16 in flight: bare relay" fork.relay16.rate "/s"
     else
         echo "  POST /v1/fork: not implemented (answers ${fork_status:-nothing}), skipped"
     fi
@@ -640,6 +667,11 @@ target() { # label key op target unit: an absolute target on one median
         ratio "fork 1 at a time  streamed / node's rate" fork.stream.rate fork.local.rate ">=" 0.5
         ratio "fork 16 in flight streamed / node's rate" fork.stream16.rate fork.local16.rate ">=" 0.5
         ratio "fork 1 at a time  POST each / node's rate" fork.post.rate fork.local.rate ">=" 0.5
+        echo "  for reference, the bare three-process path (socat in spawnd's place):"
+        reference "fork 1 at a time  bare relay / node's rate" fork.relay.rate fork.local.rate
+        reference "fork 16 in flight bare relay / node's rate" fork.relay16.rate fork.local16.rate
+        reference "fork 1 at a time  streamed / bare relay" fork.stream.rate fork.relay.rate
+        reference "fork 16 in flight streamed / bare relay" fork.stream16.rate fork.relay16.rate
     fi
     echo
     echo "targets missed: $verdicts_missed    (per-round values: $bench/results.txt; wrk output: $bench/wrk.log)"
