@@ -491,17 +491,14 @@ static ssize_t channel_read(struct exec_job *job)
     return n;
 }
 
-/* Write what the socket takes now. Returns -1 once the channel is closed. */
+/* Write what the socket takes now. Returns 0, or -1 when the socket failed
+ * (the caller closes the channel). */
 static int channel_write(struct exec_job *job)
 {
     while (job->ch_out.len) {
         ssize_t w = send(job->ch_fd, job->ch_out.data, job->ch_out.len, MSG_NOSIGNAL);
         if (w < 0 && errno == EINTR) continue;
-        if (w < 0 && errno == EAGAIN) break;
-        if (w < 0) {
-            channel_close(job);
-            return -1;
-        }
+        if (w < 0) return errno == EAGAIN ? 0 : -1;
         buf_consume(&job->ch_out, (size_t)w);
     }
     return 0;
@@ -513,7 +510,10 @@ static int channel_write(struct exec_job *job)
  * inside a caller's call into the executor. */
 static void channel_flush(struct exec_job *job)
 {
-    if (channel_write(job) < 0) return;
+    if (channel_write(job) < 0) {
+        channel_close(job);
+        return;
+    }
     loop_watch_mod(job->ex->loop, &job->ch_w, job->ch_out.len ? EPOLLIN | EPOLLOUT : EPOLLIN);
     if (job->ch_full && job->ch_out.len <= EXEC_CHANNEL_QUEUE / 2) {
         job->ch_full = false;
@@ -543,7 +543,11 @@ int exec_job_send(struct exec_job *job, const char *data, size_t n)
 {
     if (job->ch_fd < 0) return -EPIPE;
     /* The queue holds at most EXEC_CHANNEL_QUEUE bytes, but one message of
-     * any size is taken when it is empty (the caller bounds messages). */
+     * any size is taken when it is empty (the caller bounds messages). When
+     * it would overflow, what the socket takes now goes first: the queue's
+     * own write may still be waiting for the end of this batch of events (a
+     * socket error is left to that write, which closes the channel). */
+    if (job->ch_out.len && job->ch_out.len + n > EXEC_CHANNEL_QUEUE) channel_write(job);
     if (job->ch_out.len && job->ch_out.len + n > EXEC_CHANNEL_QUEUE) {
         job->ch_full = true;
         return -ENOBUFS;
@@ -559,7 +563,7 @@ void exec_job_close_channel(struct exec_job *job)
 {
     /* What the socket takes of the queue still goes (a message answered 202
      * a moment ago, its write deferred); the rest is dropped. */
-    if (job->ch_fd >= 0 && channel_write(job) < 0) return;
+    if (job->ch_fd >= 0) channel_write(job);
     channel_close(job);
 }
 
