@@ -295,6 +295,19 @@ static void test_big_and_smuggled(void)
     /* A big Authorization header is no different. */
     snprintf(r1, 80 * 1024, "GET /v1/jobs HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer %s\r\n\r\n", big);
     EXPECT_REFUSED(H.port, r1, 400, 499);
+    /* Just under spawnd's 32 KiB, with a streamed answer: libmicrohttpd's
+     * memory per connection holds the headers and the stream's chunks. */
+    char *fit = repeat("a", 31 * 1024);
+    const char *seq = "{\"command\":\"seq\",\"args\":[\"1\",\"50000\"]}";
+    snprintf(r1, 80 * 1024,
+             "POST /v1/spawn?format=raw HTTP/1.1\r\nHost: localhost\r\nX-Big: %s\r\n"
+             "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+             fit, strlen(seq), seq);
+    char *streamed = raw_exchange(H.port, r1, strlen(r1), "\n50000\n", 10000, NULL);
+    CHECK_INT(raw_status(streamed), 200);
+    CHECK(strstr(streamed, "\n49999\n50000\n") != NULL);
+    free(streamed);
+    free(fit);
     free(big);
     free(many);
     free(r1);
