@@ -546,7 +546,7 @@ row() { # label key unit decimals
     printf '  %-44s %12s %-8s %s%s\n' "$1" "$(fmt "$m" "${4:-0}")" "$3" "$(spread "$2")" "${notes[$2]:+  !${notes[$2]}}"
 }
 verdicts_missed=0
-ratio() { # label numerator-key denominator-key op target [scale]
+ratio() { # label numerator-key denominator-key op target (no op: shown, not judged)
     local a b v ok
     a=$(med "$2")
     b=$(med "$3")
@@ -555,20 +555,15 @@ ratio() { # label numerator-key denominator-key op target [scale]
         return
     fi
     v=$(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.2f", a / b}')
+    if [ -z "$4" ]; then
+        printf '  %-44s %8s\n' "$1" "${v}x"
+        return
+    fi
     ok=$(awk -v v="$v" -v t="$5" -v op="$4" 'BEGIN {print ((op == ">=" && v >= t) || (op == "<=" && v <= t)) ? "ok" : "MISSED"}')
     [ "$ok" = MISSED ] && verdicts_missed=$((verdicts_missed + 1))
     printf '  %-44s %8s   %-8s %s\n' "$1" "${v}x" "$4 $5" "$ok"
 }
-reference() { # label numerator-key denominator-key: a ratio shown, not judged
-    local a b
-    a=$(med "$2")
-    b=$(med "$3")
-    if [ -z "$a" ] || [ -z "$b" ] || [ "$(awk -v b="$b" 'BEGIN {print (b == 0)}')" = 1 ]; then
-        printf '  %-44s %8s\n' "$1" "-"
-        return
-    fi
-    printf '  %-44s %8s\n' "$1" "$(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.2fx", a / b}')"
-}
+reference() { ratio "$1" "$2" "$3" "" ""; }
 target() { # label key op target unit: an absolute target on one median
     local v ok
     v=$(med "$2")

@@ -866,6 +866,23 @@ static char *message_of(size_t size)
     return b;
 }
 
+/* Whether the echo child sent back {"small":v} within 10 s. */
+static bool await_small(const char *id, long long v)
+{
+    double end = now_s() + 10;
+    while (now_s() < end) {
+        struct ndj d;
+        get_messages(id, 0, &d);
+        bool seen = false;
+        for (size_t i = 0; i < d.n; i++)
+            seen = seen || jint(d.ev[i], "message.small") == v;
+        ndj_free(&d);
+        if (seen) return true;
+        sleep_ms(20);
+    }
+    return false;
+}
+
 /* Sends the requests in one write on one connection (HTTP pipelining) and
  * reads until nst answers came; fills their status codes. Returns how many
  * came within 10 s. */
@@ -945,16 +962,7 @@ static void test_big_messages(void)
     free(b);
     /* and the channel still works */
     CHECK_INT(post_message(id, "{\"small\":1}", NULL), 202);
-    double end = now_s() + 10;
-    bool small = false;
-    while (!small && now_s() < end) {
-        get_messages(id, 1, &d);
-        for (size_t i = 0; i < d.n; i++)
-            small = small || jint(d.ev[i], "message.small") == 1;
-        ndj_free(&d);
-        if (!small) sleep_ms(20);
-    }
-    CHECK(small);
+    CHECK(await_small(id, 1));
 
     /* A 1 MiB message and a small one handled in the same batch of events
      * (pipelined on one connection): the channel's queue is written when the
@@ -977,16 +985,7 @@ static void test_big_messages(void)
     CHECK_INT(st[1], 202);
     buf_free(&reqs);
     free(b);
-    end = now_s() + 10;
-    small = false;
-    while (!small && now_s() < end) {
-        get_messages(id, 0, &d);
-        for (size_t i = 0; i < d.n; i++)
-            small = small || jint(d.ev[i], "message.small") == 2;
-        ndj_free(&d);
-        if (!small) sleep_ms(20);
-    }
-    CHECK(small);
+    CHECK(await_small(id, 2));
     kill_job(id);
 }
 
