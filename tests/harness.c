@@ -4,12 +4,15 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -335,6 +338,43 @@ const char *resp_header(const struct resp *r, const char *name)
         p = *eol ? eol + 2 : eol;
     }
     return NULL;
+}
+
+char *srv_raw_exchange(const struct srv *s, const char *req, size_t len, const char *until,
+                       int timeout_ms)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+        perror("connect");
+        if (fd >= 0) close(fd);
+        return strdup("");
+    }
+    for (size_t off = 0; off < len;) {
+        ssize_t w = send(fd, req + off, len - off, MSG_NOSIGNAL);
+        if (w <= 0) break;
+        off += (size_t)w;
+    }
+    struct buf in;
+    buf_init(&in, 1 << 20);
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        if (until && in.data && strstr(in.data, until)) break;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 > timeout_ms) break;
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 50) <= 0) continue;
+        char tmp[4096];
+        ssize_t n = recv(fd, tmp, sizeof tmp, 0);
+        if (n <= 0) break;
+        buf_append(&in, tmp, (size_t)n);
+    }
+    close(fd);
+    char *res = strdup(in.data ? in.data : "");
+    buf_free(&in);
+    return res;
 }
 
 json_object *jget(json_object *o, const char *path)

@@ -72,6 +72,12 @@ json_object *resp_json(const struct resp *r);
 /* A header's value (case-insensitive name) or NULL; static storage. */
 const char *resp_header(const struct resp *r, const char *name);
 
+/* Sends req as it is on a new connection; reads until `until` appears in what
+ * came back (NULL: until the server closes), the server closes, or timeout_ms
+ * passes. Returns what was read (caller frees). */
+char *srv_raw_exchange(const struct srv *s, const char *req, size_t len, const char *until,
+                       int timeout_ms);
+
 /* Convenience getters on a parsed object: path like "error.code". */
 json_object *jget(json_object *o, const char *path);
 const char *jstr(json_object *o, const char *path); /* NULL if missing or not a string */

@@ -349,42 +349,6 @@ static void test_body_limit(void)
 
 /* --- one connection, raw bytes ----------------------------------------------- */
 
-/* Sends req on a new connection, reads until `until` appears in what came
- * back, the server closes, or timeout_ms passes. Returns what was read
- * (caller frees). */
-static char *raw_exchange(const struct srv *s, const char *req, size_t len, const char *until,
-                          int timeout_ms)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
-        perror("connect");
-        close(fd);
-        return strdup("");
-    }
-    for (size_t off = 0; off < len;) {
-        ssize_t w = send(fd, req + off, len - off, MSG_NOSIGNAL);
-        if (w <= 0) break;
-        off += (size_t)w;
-    }
-    struct buf in;
-    buf_init(&in, 1 << 20);
-    double end = now_s() + timeout_ms / 1000.0;
-    while (now_s() < end && !(in.data && strstr(in.data, until))) {
-        struct pollfd p = {fd, POLLIN, 0};
-        if (poll(&p, 1, 50) <= 0) continue;
-        char tmp[4096];
-        ssize_t n = recv(fd, tmp, sizeof tmp, 0);
-        if (n <= 0) break;
-        buf_append(&in, tmp, (size_t)n);
-    }
-    close(fd);
-    char *res = strdup(in.data ? in.data : "");
-    buf_free(&in);
-    return res;
-}
-
 static int count_of(const char *hay, const char *needle)
 {
     int n = 0;
@@ -404,7 +368,7 @@ static void test_keepalive_after_early_answer(void)
                      "Content-Type: application/json\r\nContent-Length: 3000\r\n\r\n%s"
                      "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
                      big);
-    char *got = raw_exchange(&SMALL, req, (size_t)n, "{\"status\":\"ok\"}", 3000);
+    char *got = srv_raw_exchange(&SMALL, req, (size_t)n, "{\"status\":\"ok\"}", 3000);
     CHECK_HAS(got, "HTTP/1.1 413");
     /* Either the connection was closed after the 413, or the next request
      * was answered as itself; never a response to body bytes. */
@@ -417,7 +381,7 @@ static void test_keepalive_after_early_answer(void)
                  "Content-Type: text/plain\r\nContent-Length: 500\r\n\r\n%.500s"
                  "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
                  big);
-    got = raw_exchange(&SMALL, req, (size_t)n, "{\"status\":\"ok\"}", 3000);
+    got = srv_raw_exchange(&SMALL, req, (size_t)n, "{\"status\":\"ok\"}", 3000);
     CHECK_HAS(got, "HTTP/1.1 415");
     CHECK_INT(count_of(got, "HTTP/1.1 "), strstr(got, "{\"status\":\"ok\"}") ? 2 : 1);
     CHECK(!strstr(got, "HTTP/1.1 400"));
@@ -427,14 +391,14 @@ static void test_keepalive_after_early_answer(void)
     /* Two requests on one connection, both answered in order. */
     const char *two = "GET /v1/version HTTP/1.1\r\nHost: localhost\r\n\r\n"
                       "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n";
-    got = raw_exchange(&S, two, strlen(two), "{\"status\":\"ok\"}", 3000);
+    got = srv_raw_exchange(&S, two, strlen(two), "{\"status\":\"ok\"}", 3000);
     CHECK_INT(count_of(got, "HTTP/1.1 200"), 2);
     CHECK(strstr(got, "\"api\":1") && strstr(got, "\"api\":1") < strstr(got, "\"status\""));
     free(got);
 
     /* HTTP/1.0 without Host is not a browser: allowed. */
     const char *old = "GET /healthz HTTP/1.0\r\n\r\n";
-    got = raw_exchange(&S, old, strlen(old), "{\"status\":\"ok\"}", 3000);
+    got = srv_raw_exchange(&S, old, strlen(old), "{\"status\":\"ok\"}", 3000);
     CHECK_HAS(got, " 200 ");
     CHECK_HAS(got, "{\"status\":\"ok\"}");
     free(got);
