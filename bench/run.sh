@@ -277,26 +277,30 @@ median() { # values...
 }
 med() { if [ -n "${res[$1]:-}" ]; then median ${res[$1]}; fi; }
 
-# wrk: prints "REQS_PER_S P50_US ERRORS"
-wrk_run() { # conns script url [extra wrk args]
-    local c=$1 script=$2 url=$3 out
+# wrk --latency: logs its output, prints "REQS_PER_S P50_US P99_US ERRORS"
+# (0 for a figure wrk did not print)
+wrk_latency() { # conns seconds url [extra wrk args]
+    local c=$1 secs=$2 url=$3 out
     shift 3
-    out=$(wrk -t1 -c"$c" -d"${WRK_S}s" --timeout 10s --latency -s "$script" "$@" "$url" 2>&1) || true
+    out=$(wrk -t1 -c"$c" -d"${secs}s" --timeout 10s --latency "$@" "$url" 2>&1) || true
     printf '%s\n' "$out" >>"$bench/wrk.log"
     printf '%s\n' "$out" | awk '
         function us(v) { if (v ~ /us$/) return v + 0; if (v ~ /ms$/) return v * 1000; if (v ~ /m$/) return v * 60e6; return v * 1e6 }
         /^ *50%/ { p50 = us($2) }
+        /^ *99%/ { p99 = us($2) }
         /Requests\/sec:/ { rps = $2 }
         /Non-2xx or 3xx responses:/ { err += $NF }
         /Socket errors:/ { gsub(",", ""); err += $4 + $6 + $8 + $10 }
-        END { printf "%s %s %d\n", (rps == "" ? 0 : rps), (p50 == "" ? 0 : p50), err }'
+        END { printf "%s %s %s %d\n", rps + 0, p50 + 0, p99 + 0, err }'
+}
+# prints "REQS_PER_S P50_US ERRORS"
+wrk_run() { # conns script url (script "": a plain GET)
+    wrk_latency "$1" "$WRK_S" "$3" ${2:+-s "$2"} | awk '{print $1, $2, $4}'
 }
 
 lua_exec=$peers/load/exec.lua
 lua_webhook=$here/webhook_post.lua
 lua_sleep=$peers/load/sleep_many.lua
-lua_get=$bench/get.lua # empty: wrk's plain GET
-: >"$lua_get"
 
 # The raw loop: n is sized from a short calibration so one run lasts about WRK_S.
 spawn_rate_run() { # k n: prints "CHILDREN_PER_S US_PER_CHILD"
@@ -317,7 +321,7 @@ m_exec() { # contender conns
     spawnd) r=$(wrk_run "$2" "$lua_exec" "$base_spawnd/") ;;
     node) r=$(wrk_run "$2" "$lua_exec" "$base_node/") ;;
     webhook) r=$(wrk_run "$2" "$lua_webhook" "$base_webhook/") ;;
-    healthz) r=$(wrk_run "$2" "$lua_get" "$base_spawnd/healthz") ;; # the HTTP round trip alone
+    healthz) r=$(wrk_run "$2" "" "$base_spawnd/healthz") ;; # the HTTP round trip alone
     raw)
         r=$(spawn_rate_run "$2" "$([ "$2" = 1 ] && echo "$n_k1" || echo "$n_k8")")
         add "raw.k$2.rate" "${r% *}"
@@ -392,20 +396,6 @@ m_sleepers() { # contender: RSS in the middle of SLEEPERS held children
     done
 }
 
-# wrk --latency against GET /healthz: prints "P99_US REQS_PER_S ERRORS"
-healthz_run() {
-    local out
-    out=$(wrk -t1 -c1 -d"${HEALTHZ_S}s" --timeout 10s --latency "$base_spawnd/healthz" 2>&1) || true
-    printf '%s\n' "$out" >>"$bench/wrk.log"
-    printf '%s\n' "$out" | awk '
-        function us(v) { if (v ~ /us$/) return v + 0; if (v ~ /ms$/) return v * 1000; if (v ~ /m$/) return v * 60e6; return v * 1e6 }
-        /^ *99%/ { p99 = us($2) }
-        /Requests\/sec:/ { rps = $2 }
-        /Non-2xx or 3xx responses:/ { err += $NF }
-        /Socket errors:/ { gsub(",", ""); err += $4 + $6 + $8 + $10 }
-        END { printf "%s %s %d\n", (p99 == "" ? "" : p99), (rps == "" ? 0 : rps), err }'
-}
-
 hold_out=""
 hold_client() { # hold_jobs.js arguments: runs it where cleanup can stop it; its line in hold_out
     node "$here/hold_jobs.js" "$@" >"$bench/hold.out" 2>>"$bench/hold.log" &
@@ -439,11 +429,11 @@ m_hold() {
     for i in 1 2 3 4 5; do samples+=("$(rss_kb "$spawnd_pid")"); sleep 0.2; done
     add rss.hold.spawnd "$(median "${samples[@]}")"
     add hold.fds "$(ls "/proc/$spawnd_pid/fd" | wc -l)"
-    r=$(healthz_run)
-    set -- $r
-    [ -n "${1:-}" ] && add hold.healthz.p99 "$(awk -v u="$1" 'BEGIN {printf "%.3f", u / 1000}')"
-    add hold.healthz.rate "${2:-0}"
-    [ "${3:-0}" -gt 0 ] && note hold.healthz.p99 "$3-errors"
+    # wrk --latency against GET /healthz, one connection
+    set -- $(wrk_latency 1 "$HEALTHZ_S" "$base_spawnd/healthz")
+    [ "$3" != 0 ] && add hold.healthz.p99 "$(awk -v u="$3" 'BEGIN {printf "%.3f", u / 1000}')"
+    add hold.healthz.rate "$1"
+    [ "$4" -gt 0 ] && note hold.healthz.p99 "$4-errors"
     # held: the sleeping children still there after the /healthz run
     n=$(count_children "$spawnd_pid")
     add hold.held "$n"
